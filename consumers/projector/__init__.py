@@ -1,0 +1,35 @@
+"""The projector: folds events into MongoDB read models, idempotently, and rebuilds them by replay.
+
+The FastStream app lives in :mod:`consumers.projector.app` (wiring); this package's public API is
+the domain and the store, usable without a broker.
+"""
+
+from beanie import Document
+
+from consumers.projector._prices import Price, PricesProjection, price_row
+from consumers.projector._replay import ReplayResult, replay
+from consumers.projector._rows import Positioned, Projection, Row, newest, order_key
+from consumers.projector._store import WATERMARKS, ProjectionStore
+
+PROJECTIONS: dict[str, Projection] = {p.name: p for p in (PricesProjection(),)}
+"""Every projection the projector runs, by name (the names ``ixo replay`` takes)."""
+
+READ_MODELS: tuple[type[Document], ...] = (Price,)
+"""Every Beanie document the projector writes."""
+
+__all__ = [
+    "PROJECTIONS",
+    "READ_MODELS",
+    "WATERMARKS",
+    "Positioned",
+    "Price",
+    "PricesProjection",
+    "Projection",
+    "ProjectionStore",
+    "ReplayResult",
+    "Row",
+    "newest",
+    "order_key",
+    "price_row",
+    "replay",
+]

@@ -1,0 +1,238 @@
+"""Consumer wiring shared by every FastStream app: decode, handle, retry, dead-letter, commit.
+
+A subscriber here is a batch subscriber (shared/notes: 5x the per-message path). For each batch:
+
+1. every record is decoded with the topic's codec; bytes that are not JSON, an unknown ``type``
+   or a ``data`` that fails validation go to ``<topic>.dlq`` with the error, and the rest go on;
+2. the handler gets the good records in offset order; if it raises, it is retried with backoff;
+   after the retries, the batch is split and each record retried alone, so one poison record
+   goes to the DLQ (``x-error-type: handler_failed``) and its neighbours are still processed;
+   a :class:`TransientError` (a dependency is down) is retried until ``transient_deadline_s``
+   and then the batch is handed back to Kafka uncommitted (nack), never dead-lettered;
+3. offsets are committed only after the handler's effects and the dead letters are durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from aiokafka import ConsumerRecord
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.message import StreamMessage
+
+from infra.kafka._publisher import EventPublisher
+from infra.settings import Settings
+from schemas import (
+    HEADER_ERROR,
+    HEADER_ERROR_TYPE,
+    HEADER_SOURCE_OFFSET,
+    HEADER_SOURCE_PARTITION,
+    HEADER_SOURCE_TOPIC,
+    AnyEvent,
+    InvalidEvent,
+    Topic,
+    TransientError,
+    codec_for,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_ERROR_LEN = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One decoded record and where it came from."""
+
+    event: AnyEvent
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int
+
+
+BatchHandler = Callable[[Sequence[Delivery]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 3
+    backoff_s: float = 0.2
+    max_backoff_s: float = 5.0
+    transient_deadline_s: float = 120.0
+
+    def delay(self, attempt: int) -> float:
+        return float(min(self.max_backoff_s, self.backoff_s * (2**attempt)))
+
+
+class DeadLetters:
+    """Sends records, exactly as they came, to their topic's DLQ with ``x-error*`` headers."""
+
+    def __init__(self, publisher: EventPublisher, settings: Settings) -> None:
+        self._publisher = publisher
+        self._prefix = settings.topic_prefix
+
+    async def send(
+        self, topic: Topic, record: ConsumerRecord[Any, Any], kind: str, error: str
+    ) -> asyncio.Future[Any]:
+        headers = {k: v.decode("utf-8", "replace") for k, v in (record.headers or ())}
+        headers.update(
+            {
+                HEADER_ERROR: error[:MAX_ERROR_LEN],
+                HEADER_ERROR_TYPE: kind,
+                HEADER_SOURCE_TOPIC: record.topic,
+                HEADER_SOURCE_PARTITION: str(record.partition),
+                HEADER_SOURCE_OFFSET: str(record.offset),
+            }
+        )
+        log.warning(
+            "dead-lettered record",
+            extra={
+                "topic": record.topic,
+                "partition": record.partition,
+                "offset": record.offset,
+                "error_type": kind,
+                "error": error[:200],
+            },
+        )
+        return await self._publisher.send_raw(
+            topic.dlq.full_name(self._prefix),
+            record.value or b"",
+            key=record.key,
+            headers=headers,
+        )
+
+
+async def _raw_records(msg: StreamMessage[Any]) -> Any:
+    """FastStream decoder that hands the handler the ConsumerRecords untouched."""
+    return msg.raw_message
+
+
+class EventConsumer:
+    """Decode, handle with retries, dead-letter. Independent of FastStream, so it is testable
+    with records from any source; :func:`subscribe` wires it to a broker."""
+
+    def __init__(
+        self,
+        topic: Topic,
+        handler: BatchHandler,
+        dead_letters: DeadLetters,
+        policy: RetryPolicy = RetryPolicy(),
+    ) -> None:
+        self.topic = topic
+        self._codec = codec_for(topic)
+        self._handler = handler
+        self._dead = dead_letters
+        self._policy = policy
+
+    async def process(self, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
+        good: list[Delivery] = []
+        by_offset: dict[tuple[int, int], ConsumerRecord[Any, Any]] = {}
+        pending: list[asyncio.Future[Any]] = []
+        decode = self._codec.decode
+        for record in records:
+            try:
+                event = decode(record.value or b"")
+            except InvalidEvent as exc:
+                pending.append(await self._dead.send(self.topic, record, exc.kind, str(exc)))
+                continue
+            good.append(
+                Delivery(event, record.topic, record.partition, record.offset, record.timestamp)
+            )
+            by_offset[record.partition, record.offset] = record
+        if good:
+            for delivery, error in await self._handle(good):
+                record = by_offset[delivery.partition, delivery.offset]
+                pending.append(await self._dead.send(self.topic, record, "handler_failed", error))
+        if pending:
+            await asyncio.gather(*pending)
+
+    async def _handle(self, batch: Sequence[Delivery]) -> list[tuple[Delivery, str]]:
+        """Run the handler; returns the deliveries that kept failing, with their error."""
+        error = await self._attempt(batch)
+        if error is None:
+            return []
+        if len(batch) == 1:
+            return [(batch[0], error)]
+        failed: list[tuple[Delivery, str]] = []
+        for delivery in batch:
+            one = await self._attempt([delivery])
+            if one is not None:
+                failed.append((delivery, one))
+        return failed
+
+    async def _attempt(self, batch: Sequence[Delivery]) -> str | None:
+        policy = self._policy
+        attempt = 0
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + policy.transient_deadline_s
+        while True:
+            try:
+                await self._handler(batch)
+            except TransientError as exc:
+                if loop.time() >= deadline:
+                    log.exception("dependency still failing; leaving the batch uncommitted")
+                    raise
+                log.warning("transient failure, retrying", extra={"error": str(exc)})
+                await asyncio.sleep(policy.delay(min(attempt, 10)))
+                attempt += 1
+            except Exception as exc:
+                attempt += 1
+                if attempt >= policy.attempts:
+                    first = batch[0]
+                    log.exception(
+                        "handler failed",
+                        extra={
+                            "topic": first.topic,
+                            "partition": first.partition,
+                            "offset": first.offset,
+                            "event_id": first.event.id,
+                        },
+                    )
+                    return f"{type(exc).__name__}: {exc}"
+                await asyncio.sleep(policy.delay(attempt))
+            else:
+                return None
+
+
+def subscribe(
+    broker: KafkaBroker,
+    settings: Settings,
+    topic: Topic,
+    *,
+    group: str,
+    handler: BatchHandler,
+    policy: RetryPolicy = RetryPolicy(),
+    max_records: int = 500,
+    auto_offset_reset: Literal["earliest", "latest"] = "earliest",
+) -> EventConsumer:
+    """Register a batch subscriber for ``topic`` in consumer group ``group`` (both prefixed).
+
+    Offsets are committed after ``handler`` returned and dead letters were acknowledged; if the
+    wrapper raises (a dependency down for too long), the batch is sought back and redelivered.
+    """
+    consumer = EventConsumer(
+        topic, handler, DeadLetters(EventPublisher(broker, settings), settings), policy
+    )
+
+    async def on_batch(records: Any) -> None:
+        await consumer.process(records)
+
+    broker.subscriber(
+        topic.full_name(settings.topic_prefix),
+        group_id=settings.group(group),
+        batch=True,
+        max_records=max_records,
+        batch_timeout_ms=100,
+        auto_offset_reset=auto_offset_reset,
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        decoder=_raw_records,
+        title=f"{group}:{topic.name}",
+        description=topic.description,
+    )(on_batch)
+    return consumer

@@ -1,0 +1,137 @@
+"""Impressox event contracts: the CloudEvents envelope, every event payload, the topic
+catalogue, the codec and JSON Schema export. Imports nothing else of ours.
+"""
+
+from schemas._alerts import (
+    AlertRuleCreatedV1,
+    AlertRuleDeletedV1,
+    AlertRuleUpdatedV1,
+    AlertTriggeredV1,
+    Channel,
+    ChannelKind,
+    Condition,
+    ConditionKind,
+)
+from schemas._base import EventData
+from schemas._build import build_event, validate_event
+from schemas._catalogue import (
+    ALERT_MATCHES,
+    ALERT_RULES,
+    CATALOGUE,
+    CHAIN_LOGS,
+    CHAIN_WATCHES,
+    CHAT_REQUESTS,
+    CHAT_RESPONSES,
+    DLQ_SUFFIX,
+    HEADER_ERROR,
+    HEADER_ERROR_TYPE,
+    HEADER_ID,
+    HEADER_SOURCE_OFFSET,
+    HEADER_SOURCE_PARTITION,
+    HEADER_SOURCE_TOPIC,
+    HEADER_TYPE,
+    MARKET_TICKS,
+    NOTIFY_DELIVERIES,
+    RAG_DOCUMENTS,
+    SOCIAL_POSTS,
+    Catalogue,
+    Topic,
+)
+from schemas._chain import ChainLogObservedV1, ChainWatchAddedV1, ChainWatchRemovedV1
+from schemas._chat import (
+    AgentToolCalledV1,
+    ChatChannel,
+    ChatMessageReceivedV1,
+    ChatResponseCompletedV1,
+    ChatResponseDeltaV1,
+    ToolCall,
+)
+from schemas._codec import AnyEvent, EventCodec, codec_for, decode_any, encode, explain, loads
+from schemas._envelope import CloudEvent, new_event_id, utc_now
+from schemas._errors import (
+    InvalidEvent,
+    InvalidKind,
+    IxoError,
+    PermanentError,
+    TransientError,
+    UnknownTopic,
+)
+from schemas._export import catalogue_document, event_schema, export_schemas
+from schemas._market import MarketTickV1
+from schemas._notify import NotificationDeliveredV1, NotificationFailedV1
+from schemas._rag import RagDocumentIndexedV1, RagDocumentSubmittedV1
+from schemas._social import SocialPostScrapedV1
+from schemas._types import Dec, Id, Symbol, decimal_str
+
+__all__ = [
+    "ALERT_MATCHES",
+    "ALERT_RULES",
+    "CATALOGUE",
+    "CHAIN_LOGS",
+    "CHAIN_WATCHES",
+    "CHAT_REQUESTS",
+    "CHAT_RESPONSES",
+    "DLQ_SUFFIX",
+    "HEADER_ERROR",
+    "HEADER_ERROR_TYPE",
+    "HEADER_ID",
+    "HEADER_SOURCE_OFFSET",
+    "HEADER_SOURCE_PARTITION",
+    "HEADER_SOURCE_TOPIC",
+    "HEADER_TYPE",
+    "MARKET_TICKS",
+    "NOTIFY_DELIVERIES",
+    "RAG_DOCUMENTS",
+    "SOCIAL_POSTS",
+    "AgentToolCalledV1",
+    "AlertRuleCreatedV1",
+    "AlertRuleDeletedV1",
+    "AlertRuleUpdatedV1",
+    "AlertTriggeredV1",
+    "AnyEvent",
+    "Catalogue",
+    "ChainLogObservedV1",
+    "ChainWatchAddedV1",
+    "ChainWatchRemovedV1",
+    "Channel",
+    "ChannelKind",
+    "ChatChannel",
+    "ChatMessageReceivedV1",
+    "ChatResponseCompletedV1",
+    "ChatResponseDeltaV1",
+    "CloudEvent",
+    "Condition",
+    "ConditionKind",
+    "Dec",
+    "EventCodec",
+    "EventData",
+    "Id",
+    "InvalidEvent",
+    "InvalidKind",
+    "IxoError",
+    "MarketTickV1",
+    "NotificationDeliveredV1",
+    "NotificationFailedV1",
+    "PermanentError",
+    "RagDocumentIndexedV1",
+    "RagDocumentSubmittedV1",
+    "SocialPostScrapedV1",
+    "Symbol",
+    "ToolCall",
+    "Topic",
+    "TransientError",
+    "UnknownTopic",
+    "build_event",
+    "catalogue_document",
+    "codec_for",
+    "decimal_str",
+    "decode_any",
+    "encode",
+    "event_schema",
+    "explain",
+    "export_schemas",
+    "loads",
+    "new_event_id",
+    "utc_now",
+    "validate_event",
+]

@@ -1,0 +1,43 @@
+"""Smart-contract watches and observed logs."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from schemas._base import EventData
+from schemas._types import EthAddress, HexHash
+
+
+class ChainWatchAddedV1(EventData):
+    event_type: ClassVar[str] = "ixo.chain.watch.added.v1"
+    key_field: ClassVar[str] = "address"
+
+    chain_id: int = Field(ge=1)
+    address: EthAddress
+    label: str = Field(default="", max_length=200)
+    from_block: int | None = Field(default=None, ge=0)
+
+
+class ChainWatchRemovedV1(EventData):
+    event_type: ClassVar[str] = "ixo.chain.watch.removed.v1"
+    key_field: ClassVar[str] = "address"
+
+    chain_id: int = Field(ge=1)
+    address: EthAddress
+
+
+class ChainLogObservedV1(EventData):
+    event_type: ClassVar[str] = "ixo.chain.log.observed.v1"
+    key_field: ClassVar[str] = "address"
+
+    chain_id: int = Field(ge=1)
+    address: EthAddress
+    block_number: int = Field(ge=0)
+    block_hash: HexHash
+    tx_hash: HexHash
+    log_index: int = Field(ge=0)
+    event: str = Field(min_length=1, max_length=200)
+    args: dict[str, Any] = Field(default_factory=dict)
+    removed: bool = False

@@ -1,0 +1,28 @@
+"""Documents submitted to and indexed by the knowledge base."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field
+
+from schemas._base import EventData
+from schemas._types import Id
+
+
+class RagDocumentSubmittedV1(EventData):
+    event_type: ClassVar[str] = "ixo.rag.document.submitted.v1"
+    key_field: ClassVar[str] = "doc_id"
+
+    doc_id: Id
+    text: str = Field(min_length=1, max_length=5_000_000)
+    source: str = Field(min_length=1, max_length=2000)
+
+
+class RagDocumentIndexedV1(EventData):
+    event_type: ClassVar[str] = "ixo.rag.document.indexed.v1"
+    key_field: ClassVar[str] = "doc_id"
+
+    doc_id: Id
+    source: str = Field(min_length=1, max_length=2000)
+    chunks: int = Field(ge=0)
