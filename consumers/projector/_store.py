@@ -15,8 +15,10 @@ from pymongo.errors import BulkWriteError, ConnectionFailure, OperationFailure, 
 from consumers.projector._rows import Positioned, Projection, Row, newest
 from schemas import PermanentError, TransientError
 
-DUPLICATE_KEY = 11000
 WATERMARKS = "projector_watermarks"
+NOT_IMPLEMENTED = 238
+NAMESPACE_EXISTS = 48
+SWAP_ATTEMPTS = 5
 
 
 def _map_error(exc: PyMongoError) -> Exception:
@@ -72,21 +74,30 @@ class ProjectionStore:
         return len(fresh)
 
     async def upsert(self, coll: AsyncCollection[dict[str, Any]], rows: Sequence[Row]) -> None:
+        """Per row: insert it if the key is absent, else replace the stored one if older.
+
+        Two ordered operations instead of one conditional upsert: a conditional upsert that finds
+        a newer document fails with a duplicate key, which FerretDB reports in a shape pymongo
+        cannot parse; this form never conflicts.
+        """
         if not rows:
             return
-        ops = [
-            UpdateOne({"_id": r.key, "order": {"$lt": r.order}}, {"$set": r.doc}, upsert=True)
-            for r in rows
-        ]
+        ops: list[UpdateOne] = []
+        for r in rows:
+            # Absent fields stand for None: FerretDB drops nulls on insert, so never write them.
+            present = {k: v for k, v in r.doc.items() if v is not None}
+            replace: dict[str, Any] = {"$set": present}
+            absent = {k: "" for k, v in r.doc.items() if v is None}
+            if absent:
+                replace["$unset"] = absent
+            ops.append(UpdateOne({"_id": r.key}, {"$setOnInsert": present}, upsert=True))
+            ops.append(UpdateOne({"_id": r.key, "order": {"$lt": r.order}}, replace))
         try:
-            await coll.bulk_write(ops, ordered=False)
+            await coll.bulk_write(ops, ordered=True)
         except BulkWriteError as exc:
-            # A duplicate key means the stored document is newer: the guard did its job.
             errors = exc.details.get("writeErrors", [])
-            real = [e for e in errors if e.get("code") != DUPLICATE_KEY]
-            if real or exc.details.get("writeConcernErrors"):
-                msg = f"projection write failed: {(real or errors)[0].get('errmsg')}"
-                raise PermanentError(msg) from None
+            msg = f"projection write failed: {errors[0].get('errmsg') if errors else exc}"
+            raise PermanentError(msg) from None
         except PyMongoError as exc:
             raise _map_error(exc) from None
 
@@ -111,14 +122,53 @@ class ProjectionStore:
         await self._marks.delete_many({"collection": collection})
 
     async def swap(self, source: str, target: str) -> None:
-        """Atomically replace ``target`` by ``source`` (renameCollection with dropTarget)."""
+        """Replace ``target`` by ``source``.
+
+        MongoDB does it atomically (renameCollection with dropTarget). FerretDB does not implement
+        dropTarget, so there: rename the target aside, rename the source in, drop the old one. In
+        the millisecond between the two renames a live writer may re-create the target; its
+        rows are then folded into the source (max-fold, so nothing regresses) and we retry.
+        """
         try:
             await self.db[source].rename(target, dropTarget=True)
+        except OperationFailure as exc:
+            if exc.code != NOT_IMPLEMENTED:
+                msg = f"cannot swap {source} into {target}: {exc}"
+                raise PermanentError(msg) from None
+        except PyMongoError as exc:
+            raise _map_error(exc) from None
+        else:
+            return
+        aside = f"{target}__old_{source.rsplit('_', 1)[-1]}"
+        try:
+            if target in await self.db.list_collection_names(filter={"name": target}):
+                await self.db[target].rename(aside)
+            for _ in range(SWAP_ATTEMPTS):
+                try:
+                    await self.db[source].rename(target)
+                    break
+                except OperationFailure as exc:
+                    if exc.code != NAMESPACE_EXISTS:
+                        raise
+                    intruder = f"{target}__late_{source.rsplit('_', 1)[-1]}"
+                    await self.db[target].rename(intruder)
+                    await self._fold_into(self.db[intruder], self.db[source])
+                    await self.db[intruder].drop()
+            else:
+                msg = f"cannot swap {source} into {target}: it keeps being re-created"
+                raise PermanentError(msg)
+            await self.db[aside].drop()
         except OperationFailure as exc:
             msg = f"cannot swap {source} into {target}: {exc}"
             raise PermanentError(msg) from None
         except PyMongoError as exc:
             raise _map_error(exc) from None
+
+    async def _fold_into(
+        self, src: AsyncCollection[dict[str, Any]], dst: AsyncCollection[dict[str, Any]]
+    ) -> None:
+        rows = [Row(doc["_id"], doc.get("order", ""), doc) async for doc in src.find({})]
+        await self.upsert(dst, rows)
 
 
 def _collection_name(document: type[Document]) -> str:

@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 from urllib.parse import quote
 
-from infra.stack._base import Context, Service, StackError
+from infra.stack._base import Service, StackError
 from infra.stack._ports import LOOPBACK
 from infra.stack._process import file_lock, run_checked
 
@@ -31,19 +31,16 @@ def find_go() -> Path | None:
     found = shutil.which("go")
     if found:
         return Path(found)
-    # the location of Go's own installer, often missing from a non-login shell's PATH
-    standard = Path("/usr/local/go/bin/go")
-    return standard if standard.is_file() else None
+    goroot = os.environ.get("GOROOT")
+    candidate = Path(goroot) / "bin" / "go" if goroot else None
+    return candidate if candidate is not None and candidate.is_file() else None
 
 
 class FerretDBService(Service):
     """FerretDB speaking the MongoDB wire protocol, storing into SQLite files under state_dir."""
 
     name = "ferretdb"
-    marker = "ferretdb"
-
-    def __init__(self, ctx: Context) -> None:
-        super().__init__(ctx)
+    marker = "ferretdb --handler=sqlite "
 
     @property
     def port(self) -> int:

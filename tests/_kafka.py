@@ -1,0 +1,71 @@
+"""Test helpers that read what a user would see: the records on a topic, a condition coming true."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from aiokafka import TopicPartition
+from aiokafka.structs import ConsumerRecord
+from faststream.kafka import KafkaBroker
+
+from infra.kafka import offsets_consumer
+from infra.settings import Settings
+from schemas import Topic
+
+T = TypeVar("T")
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]], *, timeout: float = 30.0, interval: float = 0.1
+) -> T:
+    """Call ``probe`` until it returns a truthy value; fail after ``timeout`` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = await probe()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            msg = f"condition not met within {timeout}s (last value: {value!r})"
+            raise AssertionError(msg)
+        await asyncio.sleep(interval)
+
+
+async def read_topic(settings: Settings, topic: Topic) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record currently on ``topic`` (under the settings' prefix), in partition order."""
+    name = topic.full_name(settings.topic_prefix)
+    out: list[ConsumerRecord[bytes, bytes]] = []
+    async with offsets_consumer(settings) as consumer:
+        await consumer._client.force_metadata_update()
+        parts = consumer.partitions_for_topic(name) or set()
+        tps = [TopicPartition(name, p) for p in sorted(parts)]
+        end = await consumer.end_offsets(tps)
+        todo = [tp for tp in tps if end[tp] > 0]
+        if not todo:
+            return out
+        consumer.assign(todo)
+        await consumer.seek_to_beginning(*todo)
+        remaining = set(todo)
+        while remaining:
+            batch = await consumer.getmany(*remaining, timeout_ms=1000)
+            for tp, records in batch.items():
+                out.extend(r for r in records if r.offset < end[tp])
+            for tp in list(remaining):
+                if await consumer.position(tp) >= end[tp]:
+                    remaining.discard(tp)
+    return out
+
+
+async def wait_assigned(broker: KafkaBroker, *, timeout: float = 30.0) -> None:
+    """Wait until every subscriber of ``broker`` has partitions (a group join takes seconds)."""
+
+    async def assigned() -> bool:
+        subs: list[Any] = list(broker.subscribers)
+        return all(s.consumer is not None and s.consumer.assignment() for s in subs)
+
+    await eventually(assigned, timeout=timeout)
+
+
+def headers_of(record: ConsumerRecord[bytes, bytes]) -> dict[str, str]:
+    return {k: v.decode() for k, v in record.headers or ()}
