@@ -34,6 +34,8 @@ async def init_read_models(
         await db.command("ping")
         await init_beanie(database=db, document_models=documents or list(READ_MODELS))
     except PyMongoError as exc:
-        msg = f"cannot reach MongoDB at {settings.mongodb_url}: {exc}"
+        # pymongo appends its whole topology description; the first clause is the cause.
+        reason = str(exc).split(", Timeout:", 1)[0].split(" (configured timeouts", 1)[0]
+        msg = f"cannot reach MongoDB at {settings.mongodb_url}: {reason}"
         raise TransientError(msg) from None
     return db

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypeVar
 
 import uuid6
-from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import BaseModel, ConfigDict, Field
 
 from schemas._base import EventData
 from schemas._types import Timestamp
@@ -20,6 +20,10 @@ CONTENT_TYPE = "application/json"
 def new_event_id() -> str:
     """A fresh UUIDv7 (time-ordered) as a string."""
     return str(uuid6.uuid7())
+
+
+def _is_none(value: object) -> bool:
+    return value is None
 
 
 def utc_now() -> datetime:
@@ -44,18 +48,9 @@ class CloudEvent(BaseModel, Generic[DataT]):
     subject: str = Field(min_length=1, max_length=200)
     datacontenttype: Literal["application/json"] = "application/json"
     data: DataT
-    correlationid: str | None = None
-    causationid: str | None = None
-
-    @model_serializer(mode="wrap")
-    def _omit_absent(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # CloudEvents has no null attributes: an unset extension is left out.
-        out: dict[str, Any] = handler(self)
-        if out.get("causationid") is None:
-            out.pop("causationid", None)
-        if out.get("correlationid") is None:
-            out.pop("correlationid", None)
-        return out
+    # CloudEvents has no null attributes: an unset extension is left out.
+    correlationid: str | None = Field(default=None, exclude_if=_is_none)
+    causationid: str | None = Field(default=None, exclude_if=_is_none)
 
     @classmethod
     def new(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, PlainSerializer
+from pydantic import AwareDatetime, BeforeValidator, Field, PlainSerializer
 
 
 def _no_float(value: Any) -> Any:
@@ -14,13 +14,6 @@ def _no_float(value: Any) -> Any:
             f'must be a decimal string like "{value!r}", not a JSON number (floats lose precision)'
         )
         raise ValueError(msg)  # noqa: TRY004 - pydantic turns ValueError into a field error
-    return value
-
-
-def _finite(value: Decimal) -> Decimal:
-    if not value.is_finite():
-        msg = "must be a finite decimal"
-        raise ValueError(msg)
     return value
 
 
@@ -35,7 +28,7 @@ def decimal_str(value: Decimal) -> str:
 Dec = Annotated[
     Decimal,
     BeforeValidator(_no_float),
-    AfterValidator(_finite),
+    Field(allow_inf_nan=False),
     PlainSerializer(decimal_str, return_type=str, when_used="json"),
 ]
 """A decimal carried as a JSON string ("64123.5"); JSON numbers that are floats are refused."""

@@ -229,6 +229,7 @@ def subscribe(
         batch=True,
         max_records=max_records,
         batch_timeout_ms=100,
+        max_partition_fetch_bytes=8 * 1024 * 1024,
         auto_offset_reset=auto_offset_reset,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         decoder=_raw_records,

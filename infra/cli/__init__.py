@@ -1,0 +1,11 @@
+"""The ``ixo`` command: the operator's tool (Typer + rich).
+
+``main`` is the console-script entry point; ``app`` the Typer application (for tests:
+``typer.testing.CliRunner().invoke(app, [...])``); ``COMPONENTS`` the registry of components
+``ixo run`` and ``ixo up`` know.
+"""
+
+from infra.cli._app import app, main
+from infra.cli._components import COMPONENTS, Component
+
+__all__ = ["COMPONENTS", "Component", "app", "main"]

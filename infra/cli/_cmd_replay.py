@@ -1,0 +1,133 @@
+"""``ixo replay PROJECTION`` and ``ixo schemas export DIR``."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from infra.cli import _output as out
+from infra.cli._config import load_settings
+from infra.cli._errors import UsageError
+from infra.cli._kafka import topic_partitions
+from infra.cli._times import parse_since
+from infra.kafka import offsets_consumer
+from infra.settings import Settings
+from schemas import export_schemas
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from consumers.projector import ReplayResult
+
+Progress = Callable[[int, int], None]
+
+schemas_app = typer.Typer(help="The event contracts as JSON Schema.", no_args_is_help=True)
+
+
+async def _replay(
+    settings: Settings, name: str, since: datetime | None, progress: Progress
+) -> ReplayResult:
+    from consumers.projector import PROJECTIONS, ProjectionStore, replay
+    from infra.mongo import init_read_models
+
+    projection = PROJECTIONS[name]
+    topic = projection.topic.full_name(settings.topic_prefix)
+    async with offsets_consumer(settings) as consumer:
+        await topic_partitions(consumer, topic, settings)
+        store = ProjectionStore(await init_read_models(settings))
+        return await replay(store, projection, consumer, topic, since=since, progress=progress)
+
+
+def replay(
+    projection: Annotated[
+        str, typer.Argument(help="The projection to rebuild, e.g. prices.", show_default=False)
+    ],
+    from_beginning: Annotated[
+        bool,
+        typer.Option(
+            "--from-beginning",
+            help="Rebuild from every retained record into a fresh collection and swap it in"
+            " (the default).",
+        ),
+    ] = False,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            help="Re-apply the records since this time onto the live collection (a repair):"
+            " ISO 8601 (naive means UTC) or a duration ago (15m, 2h).",
+            show_default=False,
+        ),
+    ] = None,
+    json_: Annotated[bool, typer.Option("--json", help="Print JSON for programs.")] = False,
+) -> None:
+    """Rebuild a read model from its topic while the live projector keeps running."""
+    from consumers.projector import PROJECTIONS
+
+    if projection not in PROJECTIONS:
+        msg = f"unknown projection {projection!r} (known: {', '.join(PROJECTIONS)})"
+        raise UsageError(msg)
+    if from_beginning and since is not None:
+        msg = "--from-beginning and --since exclude each other"
+        raise UsageError(msg)
+    when = parse_since(since) if since is not None else None
+    settings = load_settings()
+    with out.progress_bar(f"replay {projection}") as bar:
+        task = bar.task_ids[0]
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        result = asyncio.run(_replay(settings, projection, when, progress))
+    if json_:
+        out.emit_json(
+            {
+                "projection": result.projection,
+                "collection": result.collection,
+                "records": result.records,
+                "invalid": result.invalid,
+                "seconds": round(result.seconds, 3),
+                "rate": round(result.rate, 1),
+                "swapped": result.swapped,
+            }
+        )
+        return
+    out.table(
+        ["projection", "collection", "records", "invalid", "seconds", "events/s", "swapped"],
+        [
+            [
+                result.projection,
+                result.collection,
+                result.records,
+                result.invalid,
+                f"{result.seconds:.2f}",
+                f"{result.rate:,.0f}",
+                result.swapped,
+            ]
+        ],
+        right=["records", "invalid", "seconds", "events/s"],
+    )
+
+
+@schemas_app.command("export")
+def schemas_export(
+    directory: Annotated[
+        Path,
+        typer.Argument(
+            metavar="DIR",
+            help="Where to write the schemas (created if missing).",
+            file_okay=False,
+            show_default=False,
+        ),
+    ],
+    json_: Annotated[bool, typer.Option("--json", help="Print JSON for programs.")] = False,
+) -> None:
+    """Write one JSON Schema per event type, and catalogue.json."""
+    written = export_schemas(directory)
+    if json_:
+        out.emit_json({"directory": str(directory), "files": [str(p) for p in written]})
+        return
+    out.result(f"wrote {len(written)} files to {directory}")

@@ -1,0 +1,93 @@
+"""``ixo up`` (stack, topics and every component in the foreground) and ``ixo run COMPONENT``."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from infra.cli import _output as out
+from infra.cli._cmd_stack import FreePortsOpt, KafkaChoice, KafkaOpt, TimeoutOpt, start_stack
+from infra.cli._components import COMPONENTS, available, resolve
+from infra.cli._config import load_settings
+from infra.cli._errors import CommandError, UsageError
+from infra.cli._supervisor import ChildSpec, supervise
+from infra.kafka import ensure_topics
+
+ComponentArg = Annotated[
+    str,
+    typer.Argument(
+        metavar="COMPONENT",
+        help="One of: " + ", ".join(COMPONENTS),
+        show_default=False,
+    ),
+]
+
+
+def run(component: ComponentArg) -> None:
+    """Run one component in the foreground; SIGTERM or Ctrl-C stops it cleanly."""
+    chosen = resolve(component)
+    settings = load_settings()
+    assert chosen.runner is not None
+    chosen.runner(settings)
+
+
+def child_command(name: str) -> list[str]:
+    """How ``ixo up`` runs a component: this interpreter, ``-m infra.cli run NAME``."""
+    return [sys.executable, "-m", "infra.cli", "run", name]
+
+
+def up(
+    no_stack: Annotated[
+        bool,
+        typer.Option(
+            "--no-stack",
+            help="Use the services the IXO_* settings point at; do not start the local stack.",
+        ),
+    ] = False,
+    only: Annotated[
+        list[str] | None,
+        typer.Option("--only", help="Run only this component (repeatable).", show_default=False),
+    ] = None,
+    kafka: KafkaOpt = KafkaChoice.auto,
+    free_ports: FreePortsOpt = False,
+    timeout: TimeoutOpt = 180.0,
+) -> None:
+    """Start the local stack, create the topics, and run every available component.
+
+    Components run as child processes with their output prefixed by their name. Ctrl-C or
+    SIGTERM stops them (SIGTERM, a grace period, then SIGKILL) and exits 0; the stack keeps
+    running (ixo stack down stops it). If a component exits by itself, the others are stopped
+    and ixo exits 1.
+    """
+    components = [resolve(name) for name in only] if only else available()
+    if not components:
+        msg = "no component is available in this version"
+        raise UsageError(msg)
+    settings = load_settings()
+    # Children get this process's environment plus the stack's IXO_* settings.
+    env = dict(os.environ)
+    if no_stack:
+        created = asyncio.run(ensure_topics(settings))
+        out.step(f"topics: created {len(created)}" if created else "topics: all exist")
+    else:
+        stack, _ = start_stack(settings, kafka, free_ports=free_ports, timeout=timeout)
+        env.update(stack.env())
+    env["PYTHONUNBUFFERED"] = "1"
+    width = max(len(c.name) for c in components)
+    children = [ChildSpec(c.name, child_command(c.name), env) for c in components]
+    index = {c.name: i for i, c in enumerate(components)}
+
+    def on_line(name: str, line: str) -> None:
+        out.prefixed(name, line, width=width, index=index[name])
+
+    outcome = asyncio.run(supervise(children, on_line=on_line, on_event=out.step))
+    if not no_stack:
+        out.note("the stack keeps running: ixo stack down stops it")
+    if outcome.failed:
+        name, code = next(iter(outcome.failed.items()))
+        msg = f"{name} exited with code {code}; stopped the other components"
+        raise CommandError(msg)

@@ -1,0 +1,92 @@
+"""The registry of runnable components: the names ``ixo run`` takes and ``ixo up`` starts.
+
+Every component of DESIGN.md is listed; one that is implemented has a ``runner``, a function
+that runs it in the foreground until SIGTERM/SIGINT. To add a component, give its entry a
+runner here (import the component lazily inside the runner, so ``ixo`` starts fast).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from aiokafka.errors import KafkaConnectionError
+
+from infra.cli._errors import CommandError, UsageError
+from infra.logs import configure_logging
+from infra.settings import Settings
+
+if TYPE_CHECKING:
+    from faststream import FastStream
+
+Runner = Callable[[Settings], None]
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    summary: str
+    runner: Runner | None = None
+
+    @property
+    def available(self) -> bool:
+        return self.runner is not None
+
+
+def run_faststream(build: Callable[[Settings], FastStream], settings: Settings) -> None:
+    """Run a FastStream app until SIGTERM/SIGINT (FastStream handles both and stops cleanly)."""
+    from infra.runtime import tune_gc
+
+    configure_logging(settings.log_level, json=settings.log_json)
+    tune_gc()
+    app = build(settings)
+    try:
+        asyncio.run(app.run())
+    except KafkaConnectionError as exc:
+        msg = f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}"
+        raise CommandError(msg) from None
+
+
+def _projector(settings: Settings) -> None:
+    from consumers.projector.app import build_app
+
+    run_faststream(build_app, settings)
+
+
+COMPONENTS: dict[str, Component] = {
+    c.name: c
+    for c in (
+        Component("gateway", "web gateway (FastAPI): events, chat, rules, topics over HTTP"),
+        Component("projector", "folds events into the MongoDB read models", _projector),
+        Component("rule-engine", "matches price ticks against alert rules"),
+        Component("orchestrator", "runs the LLM agent for chat requests"),
+        Component("notifier", "delivers alert matches to Telegram, Discord and webhooks"),
+        Component("scheduler", "emits scheduled events"),
+        Component("embedder", "chunks and embeds documents into Qdrant"),
+        Component("chain-listener", "follows smart-contract logs on the EVM chain"),
+        Component("market-feed", "publishes market price ticks"),
+        Component("x-source", "scrapes posts from X"),
+        Component("telegram-bot", "the Telegram bot"),
+        Component("discord-bot", "the Discord bot"),
+    )
+}
+
+
+def available() -> list[Component]:
+    """The components this version can run, in registry order."""
+    return [c for c in COMPONENTS.values() if c.available]
+
+
+def resolve(name: str) -> Component:
+    """The component called ``name``; unknown or not yet available ones are usage errors."""
+    component = COMPONENTS.get(name)
+    names = ", ".join(c.name for c in available()) or "none"
+    if component is None:
+        msg = f"unknown component {name!r} (known: {', '.join(COMPONENTS)})"
+        raise UsageError(msg)
+    if not component.available:
+        msg = f"component {name!r} is not available yet in this version (available: {names})"
+        raise UsageError(msg)
+    return component

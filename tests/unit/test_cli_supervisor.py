@@ -1,0 +1,103 @@
+"""``ixo up``'s supervisor: prefixed lines, stop on request, stop all when one child exits.
+
+Children are small real Python processes (no services)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from infra.cli._supervisor import ChildSpec, supervise
+
+
+def py(code: str) -> list[str]:
+    return [sys.executable, "-u", "-c", code]
+
+
+SERVE = "import time\nprint('ready', flush=True)\nwhile True: time.sleep(0.1)"
+STUBBORN = (
+    "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+    "print('ready', flush=True)\nwhile True: time.sleep(0.1)"
+)
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, str]] = []
+        self.events: list[str] = []
+        self._arrived = asyncio.Condition()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def line(self, name: str, text: str) -> None:
+        self.lines.append((name, text))
+        task = asyncio.get_running_loop().create_task(self._notify())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _notify(self) -> None:
+        async with self._arrived:
+            self._arrived.notify_all()
+
+    async def wait_for(self, count: int, timeout: float = 20.0) -> None:
+        async with asyncio.timeout(timeout), self._arrived:
+            await self._arrived.wait_for(lambda: len(self.lines) >= count)
+
+
+async def test_lines_are_forwarded_with_names_and_a_stop_ends_every_child() -> None:
+    sink = Sink()
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        supervise(
+            [ChildSpec("alpha", py(SERVE)), ChildSpec("beta", py(SERVE))],
+            on_line=sink.line,
+            on_event=sink.events.append,
+            install_signals=False,
+            stop=stop,
+        )
+    )
+    await sink.wait_for(2)
+    stop.set()
+    outcome = await asyncio.wait_for(task, 20)
+    assert sorted(sink.lines) == [("alpha", "ready"), ("beta", "ready")]
+    assert not outcome.failed
+    assert all(code is not None for code in outcome.codes.values())
+    assert any("alpha: stopping (SIGTERM)" in e for e in sink.events)
+
+
+async def test_a_child_that_exits_stops_the_others_and_is_reported() -> None:
+    sink = Sink()
+    outcome = await asyncio.wait_for(
+        supervise(
+            [
+                ChildSpec("worker", py(SERVE)),
+                ChildSpec("broken", py("import sys\nprint('boom')\nsys.exit(3)")),
+            ],
+            on_line=sink.line,
+            on_event=sink.events.append,
+            install_signals=False,
+        ),
+        30,
+    )
+    assert outcome.failed == {"broken": 3}
+    assert outcome.codes["worker"] is not None
+    assert ("broken", "boom") in sink.lines
+
+
+async def test_a_child_ignoring_sigterm_is_killed_after_the_grace_period() -> None:
+    sink = Sink()
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        supervise(
+            [ChildSpec("stubborn", py(STUBBORN))],
+            on_line=sink.line,
+            on_event=sink.events.append,
+            install_signals=False,
+            stop=stop,
+            stop_timeout=0.5,
+        )
+    )
+    await sink.wait_for(1)
+    stop.set()
+    outcome = await asyncio.wait_for(task, 20)
+    assert outcome.codes["stubborn"] == -9
+    assert any("SIGKILL" in e for e in sink.events)
