@@ -6,21 +6,28 @@ the domain and the store, usable without a broker.
 
 from beanie import Document
 
+from consumers.projector._alerts import Alert, AlertsProjection
+from consumers.projector._documents import to_document
 from consumers.projector._prices import Price, PricesProjection, price_row
 from consumers.projector._replay import ReplayResult, replay
 from consumers.projector._rows import Positioned, Projection, Row, newest, order_key
+from consumers.projector._rules import Rule, RulesProjection
 from consumers.projector._store import WATERMARKS, ProjectionStore
 
-PROJECTIONS: dict[str, Projection] = {p.name: p for p in (PricesProjection(),)}
+PROJECTIONS: dict[str, Projection] = {
+    p.name: p for p in (PricesProjection(), RulesProjection(), AlertsProjection())
+}
 """Every projection the projector runs, by name (the names ``ixo replay`` takes)."""
 
-READ_MODELS: tuple[type[Document], ...] = (Price,)
+READ_MODELS: tuple[type[Document], ...] = (Price, Rule, Alert)
 """Every Beanie document the projector writes."""
 
 __all__ = [
     "PROJECTIONS",
     "READ_MODELS",
     "WATERMARKS",
+    "Alert",
+    "AlertsProjection",
     "Positioned",
     "Price",
     "PricesProjection",
@@ -28,8 +35,11 @@ __all__ = [
     "ProjectionStore",
     "ReplayResult",
     "Row",
+    "Rule",
+    "RulesProjection",
     "newest",
     "order_key",
     "price_row",
     "replay",
+    "to_document",
 ]

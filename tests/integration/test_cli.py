@@ -18,15 +18,27 @@ TICK = {"symbol": "BTCUSDT", "price": "64123.5", "venue": "cli", "ts": "2026-11-
 def ixo(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "infra.cli", *args],
-        env=env, capture_output=True, text=True, timeout=timeout, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 
 async def test_publish_validates_and_writes_the_event(
     settings: Settings, settings_env: dict[str, str], topics: None
 ) -> None:
-    done = ixo(settings_env, "publish", "ixo.market.ticks", "--type", "ixo.market.tick.v1",
-               "--data", json.dumps(TICK), "--json")
+    done = ixo(
+        settings_env,
+        "publish",
+        "ixo.market.ticks",
+        "--type",
+        "ixo.market.tick.v1",
+        "--data",
+        json.dumps(TICK),
+        "--json",
+    )
     assert done.returncode == 0, done.stderr
     receipt = json.loads(done.stdout)
     records = await read_topic(settings, MARKET_TICKS)
@@ -41,10 +53,14 @@ async def test_publish_refuses_bad_input_with_the_field_and_writes_nothing(
     settings: Settings, settings_env: dict[str, str], topics: None
 ) -> None:
     cases = [
-        (["--type", "ixo.market.tick.v1", "--data", json.dumps({**TICK, "price": "-1"})],
-         "data.price"),
-        (["--type", "ixo.market.tick.v1", "--data", json.dumps({**TICK, "price": 64123.5})],
-         "data.price"),
+        (
+            ["--type", "ixo.market.tick.v1", "--data", json.dumps({**TICK, "price": "-1"})],
+            "data.price",
+        ),
+        (
+            ["--type", "ixo.market.tick.v1", "--data", json.dumps({**TICK, "price": 64123.5})],
+            "data.price",
+        ),
         (["--type", "ixo.market.tick.v1", "--data", "{not json"], "JSON"),
         (["--type", "ixo.market.candle.v1", "--data", json.dumps(TICK)], "unknown event type"),
         (["--type", "ixo.alert.rule.deleted.v1", "--data", "{}"], "ixo.alerts.rules"),
@@ -55,8 +71,15 @@ async def test_publish_refuses_bad_input_with_the_field_and_writes_nothing(
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1, done.stderr
         assert needle in lines[0]
-    unknown_topic = ixo(settings_env, "publish", "ixo.nope", "--type", "ixo.market.tick.v1",
-                        "--data", json.dumps(TICK))
+    unknown_topic = ixo(
+        settings_env,
+        "publish",
+        "ixo.nope",
+        "--type",
+        "ixo.market.tick.v1",
+        "--data",
+        json.dumps(TICK),
+    )
     assert unknown_topic.returncode == 2
     assert await read_topic(settings, MARKET_TICKS) == []
 
@@ -67,24 +90,47 @@ async def test_tail_where_filters_on_envelope_and_data_fields(
     prices = {"BTCUSDT": ["64000", "71000.5"], "ETHUSDT": ["3000", "3500"]}
     for symbol, values in prices.items():
         for price in values:
-            done = ixo(settings_env, "publish", "ixo.market.ticks", "--type",
-                       "ixo.market.tick.v1", "--data",
-                       json.dumps({**TICK, "symbol": symbol, "price": price}))
+            done = ixo(
+                settings_env,
+                "publish",
+                "ixo.market.ticks",
+                "--type",
+                "ixo.market.tick.v1",
+                "--data",
+                json.dumps({**TICK, "symbol": symbol, "price": price}),
+            )
             assert done.returncode == 0, done.stderr
-    done = ixo(settings_env, "tail", "ixo.market.ticks", "--from-beginning", "--json",
-               "--where", "data.symbol == 'BTCUSDT' and dec(data.price) > 70000")
+    done = ixo(
+        settings_env,
+        "tail",
+        "ixo.market.ticks",
+        "--from-beginning",
+        "--json",
+        "--where",
+        "data.symbol == 'BTCUSDT' and dec(data.price) > 70000",
+    )
     assert done.returncode == 0, done.stderr
     got = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
     assert [(e["data"]["symbol"], Decimal(e["data"]["price"])) for e in got] == [
         ("BTCUSDT", Decimal("71000.5"))
     ]
-    done = ixo(settings_env, "tail", "ixo.market.ticks", "--from-beginning", "--json",
-               "--where", "type == 'ixo.market.tick.v1' and subject != 'BTCUSDT'", "--limit", "1")
+    done = ixo(
+        settings_env,
+        "tail",
+        "ixo.market.ticks",
+        "--from-beginning",
+        "--json",
+        "--where",
+        "type == 'ixo.market.tick.v1' and subject != 'BTCUSDT'",
+        "--limit",
+        "1",
+    )
     got = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
     assert len(got) == 1
     assert got[0]["subject"] == "ETHUSDT"
-    bad = ixo(settings_env, "tail", "ixo.market.ticks", "--from-beginning",
-              "--where", "data.symbol ==")
+    bad = ixo(
+        settings_env, "tail", "ixo.market.ticks", "--from-beginning", "--where", "data.symbol =="
+    )
     assert bad.returncode == 2
     assert len(bad.stderr.strip().splitlines()) == 1
 

@@ -1,0 +1,28 @@
+"""Turning payloads into MongoDB documents: decimals as strings (exact; FerretDB has no
+Decimal128), datetimes as BSON dates, tuples as arrays."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel
+
+from schemas import decimal_str
+
+
+def to_document(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return to_document(value.model_dump(mode="python"))
+    if isinstance(value, Decimal):
+        return decimal_str(value)
+    if isinstance(value, dict):
+        return {k: to_document(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_document(v) for v in value]
+    return value
+
+
+def offset_order(partition: int, offset: int) -> str:
+    """Order of events of one key on one partition: the offset alone decides."""
+    return f"{partition:05d}/{offset:020d}"
