@@ -55,10 +55,30 @@ def _projector(settings: Settings) -> None:
     run_faststream(build_app, settings)
 
 
+def _gateway(settings: Settings) -> None:
+    import uvicorn
+
+    from infra.runtime import tune_gc
+    from producers.gateway import create_app
+
+    configure_logging(settings.log_level, json=settings.log_json)
+    tune_gc()
+    # uvicorn stops cleanly on SIGTERM/SIGINT (lifespan shutdown closes Kafka and MongoDB).
+    uvicorn.run(
+        create_app(settings),
+        host=settings.gateway_host,
+        port=settings.gateway_port,
+        log_config=None,
+        access_log=False,
+    )
+
+
 COMPONENTS: dict[str, Component] = {
     c.name: c
     for c in (
-        Component("gateway", "web gateway (FastAPI): events, chat, rules, topics over HTTP"),
+        Component(
+            "gateway", "web gateway (FastAPI): events, chat, rules, topics over HTTP", _gateway
+        ),
         Component("projector", "folds events into the MongoDB read models", _projector),
         Component("rule-engine", "matches price ticks against alert rules"),
         Component("orchestrator", "runs the LLM agent for chat requests"),

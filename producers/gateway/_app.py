@@ -1,0 +1,231 @@
+"""The web gateway: events, rules, alerts, prices and topics over HTTP (FastAPI).
+
+A request that writes is published to Kafka (acks=all) before 202 is returned; if Kafka cannot
+take it the client gets 503 and nothing is half-done. Invalid bodies get 422 naming the field.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from aiokafka.errors import KafkaError
+from fastapi import FastAPI, HTTPException, Query, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pymongo import AsyncMongoClient
+
+from consumers.projector import Alert, Price, Rule
+from infra.kafka import EventPublisher, describe_topics, make_broker
+from infra.mongo import init_read_models, mongo_client
+from infra.settings import Settings
+from producers.gateway._metrics import LATENCY, PUBLISHED, REGISTRY, REJECTED, REQUESTS
+from producers.rules import RuleDraft, RuleNotFound, RuleService
+from schemas import CATALOGUE, InvalidEvent, IxoError, TransientError, UnknownTopic, codec_for
+
+SOURCE = "/producers/gateway"
+
+
+def _invalid(exc: InvalidEvent) -> JSONResponse:
+    REJECTED.labels(exc.kind).inc()
+    loc = ["body", *(exc.field.split(".") if exc.field else [])]
+    return JSONResponse(
+        status_code=422, content={"detail": [{"loc": loc, "msg": str(exc), "type": exc.kind}]}
+    )
+
+
+def _unavailable(exc: Exception) -> HTTPException:
+    return HTTPException(status_code=503, detail=f"Kafka unavailable: {exc}")
+
+
+class _Gateway:
+    """What the routes share: settings, the broker, the rule service, the MongoDB client."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.broker = make_broker(settings, client_id="ixo-gateway")
+        self.publisher = EventPublisher(self.broker, settings)
+        self.rules = RuleService(self.publisher, source=SOURCE)
+        self.mongo: AsyncMongoClient[dict[str, Any]] | None = None
+
+    @asynccontextmanager
+    async def lifespan(self, _: FastAPI) -> AsyncIterator[None]:
+        self.mongo = mongo_client(self.settings)
+        await init_read_models(self.settings, self.mongo)
+        await self.broker.connect()
+        try:
+            yield
+        finally:
+            await self.broker.stop()
+            await self.mongo.close()
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The gateway app; Kafka and MongoDB are connected in its lifespan."""
+    gw = _Gateway(settings)
+
+    app = FastAPI(
+        title="Impressox gateway",
+        version="0.1.0",
+        description="Publish events, manage price alerts, read prices and alerts.",
+        lifespan=gw.lifespan,
+    )
+    _operations(app, gw)
+    _events_and_rules(app, gw)
+    _read_models(app, gw)
+    return app
+
+
+def _operations(app: FastAPI, gw: _Gateway) -> None:
+
+    @app.middleware("http")
+    async def measure(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        LATENCY.labels(request.method, path).observe(time.perf_counter() - started)
+        REQUESTS.labels(request.method, path, str(response.status_code)).inc()
+        return response
+
+    @app.exception_handler(InvalidEvent)
+    async def on_invalid(_: Request, exc: InvalidEvent) -> JSONResponse:
+        return _invalid(exc)
+
+    @app.exception_handler(KafkaError)
+    async def on_kafka(_: Request, exc: KafkaError) -> JSONResponse:
+        return JSONResponse(status_code=503, content={"detail": f"Kafka unavailable: {exc}"})
+
+    @app.exception_handler(TransientError)
+    async def on_transient(_: Request, exc: TransientError) -> JSONResponse:
+        return JSONResponse(status_code=503, content={"detail": str(exc)})
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz() -> JSONResponse:
+        checks = {"kafka": False, "mongodb": False}
+        try:
+            await gw.broker.ping(timeout=2.0)
+            checks["kafka"] = True
+        except Exception:  # health reports, never raises
+            checks["kafka"] = False
+        try:
+            assert gw.mongo is not None
+            await gw.mongo[gw.settings.mongodb_database].command("ping")
+            checks["mongodb"] = True
+        except Exception:
+            checks["mongodb"] = False
+        ok = all(checks.values())
+        return JSONResponse(
+            status_code=200 if ok else 503, content={"status": "ok" if ok else "degraded", **checks}
+        )
+
+    @app.get("/metrics", tags=["operations"])
+    async def metrics() -> Response:
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+def _events_and_rules(app: FastAPI, gw: _Gateway) -> None:
+    publisher, rules = gw.publisher, gw.rules
+
+    @app.post("/v1/events", status_code=202, tags=["events"])
+    async def post_event(request: Request) -> dict[str, Any]:
+        """Publish any catalogue event, given as a complete CloudEvent (structured JSON)."""
+        raw = await request.body()
+        event_type = _peek_type(raw)
+        try:
+            topic = CATALOGUE.topic_for_type(event_type)
+        except UnknownTopic:
+            known = ", ".join(sorted(CATALOGUE.event_types))
+            msg = f"unknown event type {event_type!r} (known: {known})"
+            raise InvalidEvent(msg, kind="unknown_type", field="type") from None
+        event = codec_for(topic).decode(raw)
+        meta = await publisher.publish(event, topic)
+        PUBLISHED.labels(topic.name).inc()
+        return {
+            "id": event.id,
+            "topic": meta.topic,
+            "partition": meta.partition,
+            "offset": meta.offset,
+        }
+
+    @app.post("/v1/rules", status_code=202, tags=["rules"])
+    async def post_rule(draft: RuleDraft) -> dict[str, Any]:
+        """Create a price-alert rule (or update it: give the ``rule_id`` of one of yours)."""
+        try:
+            receipt = await rules.save(draft)
+        except RuleNotFound as exc:
+            raise HTTPException(status_code=404, detail=str(exc)) from None
+        PUBLISHED.labels(receipt.topic).inc()
+        return receipt.as_dict()
+
+    @app.get("/v1/rules", tags=["rules"])
+    async def get_rules(user_id: Annotated[str, Query(min_length=1)]) -> list[dict[str, Any]]:
+        return [_rule_view(r) for r in await rules.list(user_id)]
+
+    @app.delete("/v1/rules/{rule_id}", status_code=202, tags=["rules"])
+    async def delete_rule(rule_id: str, user_id: str | None = None) -> dict[str, Any]:
+        try:
+            receipt = await rules.delete(rule_id, user_id=user_id)
+        except RuleNotFound as exc:
+            raise HTTPException(status_code=404, detail=str(exc)) from None
+        PUBLISHED.labels(receipt.topic).inc()
+        return receipt.as_dict()
+
+
+def _read_models(app: FastAPI, gw: _Gateway) -> None:
+    @app.get("/v1/alerts", tags=["alerts"])
+    async def get_alerts(
+        user_id: Annotated[str, Query(min_length=1)],
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> list[dict[str, Any]]:
+        found = await Alert.find(Alert.user_id == user_id).to_list()
+        found.sort(key=lambda a: a.triggered_at, reverse=True)
+        return [a.model_dump(mode="json", exclude={"order"}) for a in found[:limit]]
+
+    @app.get("/v1/prices/{symbol}", tags=["prices"])
+    async def get_price(symbol: str) -> dict[str, Any]:
+        price = await Price.get(symbol.upper())
+        if price is None:
+            raise HTTPException(status_code=404, detail=f"no price for {symbol.upper()} yet")
+        view: dict[str, Any] = price.model_dump(mode="json", exclude={"order", "id"})
+        return view
+
+    @app.get("/v1/topics", tags=["topics"])
+    async def get_topics() -> list[dict[str, Any]]:
+        try:
+            infos = await describe_topics(gw.settings)
+        except IxoError as exc:
+            raise _unavailable(exc) from None
+        return [
+            {
+                "name": t.name,
+                "partitions": t.partitions,
+                "messages": t.messages,
+                "end_offsets": t.end_offsets,
+                "retention": t.retention,
+            }
+            for t in infos
+        ]
+
+
+def _peek_type(raw: bytes) -> Any:
+    from schemas import loads
+
+    try:
+        body = loads(raw)
+    except ValueError:
+        msg = "body is not JSON"
+        raise InvalidEvent(msg, kind="not_json") from None
+    if not isinstance(body, dict):
+        msg = "body must be a CloudEvent JSON object"
+        raise InvalidEvent(msg, kind="invalid_event")
+    return body.get("type")
+
+
+def _rule_view(rule: Rule) -> dict[str, Any]:
+    view: dict[str, Any] = rule.model_dump(mode="json", exclude={"order", "id", "deleted"})
+    return view

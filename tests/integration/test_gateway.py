@@ -1,0 +1,188 @@
+"""The web gateway served by a real uvicorn on loopback, against the real stack."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from consumers.projector.app import build_app
+from infra.settings import Settings
+from producers.gateway import create_app
+from schemas import ALERT_RULES, MARKET_TICKS, CloudEvent, MarketTickV1, encode
+from tests._kafka import eventually, read_topic, wait_assigned
+
+TICK = {"symbol": "BTCUSDT", "price": "64123.5", "venue": "http", "ts": "2026-11-24T10:00:00Z"}
+RULE = {
+    "user_id": "alice",
+    "symbol": "BTCUSDT",
+    "condition": {"kind": "above", "threshold": "70000"},
+    "cooldown_s": 60,
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+async def gateway(settings: Settings, topics: None) -> AsyncIterator[httpx.AsyncClient]:
+    """The gateway and the projector, as `ixo up` runs them; an HTTP client on the gateway."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings), host="127.0.0.1", port=port, log_config=None, lifespan="on"
+        )
+    )
+    serving = asyncio.create_task(server.serve())
+    projector = build_app(settings)
+    await projector.start()
+    try:
+        assert projector.broker is not None
+        await wait_assigned(projector.broker)  # type: ignore[arg-type]
+
+        async def started() -> bool:
+            return server.started
+
+        await eventually(started)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            yield client
+    finally:
+        server.should_exit = True
+        await serving
+        await projector.stop()
+
+
+def tick_event(**changes: Any) -> dict[str, Any]:
+    data = MarketTickV1.model_validate({**TICK, **changes})
+    body: dict[str, Any] = json.loads(encode(CloudEvent.new(data, source="/tests")))
+    return body
+
+
+async def test_post_event_is_on_kafka_before_202(
+    gateway: httpx.AsyncClient, settings: Settings
+) -> None:
+    body = tick_event()
+    response = await gateway.post("/v1/events", json=body)
+    assert response.status_code == 202, response.text
+    receipt = response.json()
+    assert receipt["id"] == body["id"]
+    records = await read_topic(settings, MARKET_TICKS)
+    assert [json.loads(r.value)["id"] for r in records] == [body["id"]]
+    assert records[0].partition == receipt["partition"]
+    assert records[0].offset == receipt["offset"]
+
+    async def projected() -> bool:
+        return (await gateway.get("/v1/prices/btcusdt")).status_code == 200
+
+    await eventually(projected)
+    price = (await gateway.get("/v1/prices/BTCUSDT")).json()
+    assert price["price"] == "64123.5"
+    assert price["venue"] == "http"
+    assert (await gateway.get("/v1/prices/NOPEUSDT")).status_code == 404
+
+
+async def test_malformed_bodies_and_unknown_types_get_422_and_nothing_is_written(
+    gateway: httpx.AsyncClient, settings: Settings
+) -> None:
+    bad_price = tick_event()
+    bad_price["data"]["price"] = "-1"
+    unknown = tick_event()
+    unknown["type"] = "ixo.market.candle.v1"
+    float_price = tick_event()
+    float_price["data"]["price"] = 64123.5
+    cases: list[tuple[bytes, list[str]]] = [
+        (b"{not json", ["body"]),
+        (json.dumps(unknown).encode(), ["body", "type"]),
+        (json.dumps(bad_price).encode(), ["body", "data", "price"]),
+        (json.dumps(float_price).encode(), ["body", "data", "price"]),
+        (b"[1, 2]", ["body"]),
+    ]
+    for raw, loc in cases:
+        response = await gateway.post(
+            "/v1/events", content=raw, headers={"content-type": "application/json"}
+        )
+        assert response.status_code == 422, (raw, response.text)
+        detail = response.json()["detail"][0]
+        assert detail["loc"] == loc, detail
+        assert detail["msg"]
+    bad_rules = [
+        ({**RULE, "symbol": "btc-usd"}, "symbol"),
+        ({**RULE, "condition": {"kind": "above", "threshold": "-5"}}, "condition"),
+        ({**RULE, "condition": {"kind": "above", "threshold": "lots"}}, "threshold"),
+        ({**RULE, "condition": {"kind": "sideways", "threshold": "5"}}, "kind"),
+        (
+            {**RULE, "condition": {"kind": "pct_change", "threshold": "5", "window_s": 10**9}},
+            "window_s",
+        ),
+        ({**RULE, "cooldown_s": -1}, "cooldown_s"),
+    ]
+    for body, field in bad_rules:
+        response = await gateway.post("/v1/rules", json=body)
+        assert response.status_code == 422, (body, response.text)
+        assert field in json.dumps(response.json()["detail"]), response.text
+    assert await read_topic(settings, MARKET_TICKS) == []
+    assert await read_topic(settings, ALERT_RULES) == []
+
+
+async def test_rules_round_trip_through_kafka_and_the_projection(
+    gateway: httpx.AsyncClient, settings: Settings
+) -> None:
+    response = await gateway.post("/v1/rules", json=RULE)
+    assert response.status_code == 202, response.text
+    rule_id = response.json()["rule_id"]
+    assert response.json()["type"] == "ixo.alert.rule.created.v1"
+
+    async def listed() -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = (await gateway.get("/v1/rules?user_id=alice")).json()
+        return found
+
+    rules = await eventually(listed)
+    assert [(r["rule_id"], r["condition"]["threshold"]) for r in rules] == [(rule_id, "70000")]
+    assert (await gateway.get("/v1/rules?user_id=bob")).json() == []
+    # Updating: same rule_id, same user.
+    update = {**RULE, "rule_id": rule_id, "condition": {"kind": "below", "threshold": "60000"}}
+    response = await gateway.post("/v1/rules", json=update)
+    assert response.json()["type"] == "ixo.alert.rule.updated.v1"
+
+    async def updated() -> bool:
+        return (await listed())[0]["condition"]["kind"] == "below"
+
+    await eventually(updated)
+    assert (await gateway.delete(f"/v1/rules/{rule_id}?user_id=bob")).status_code == 404
+    assert (await gateway.delete(f"/v1/rules/{rule_id}")).status_code == 202
+
+    async def gone() -> bool:
+        return await listed() == []
+
+    await eventually(gone)
+    assert (await gateway.delete(f"/v1/rules/{rule_id}")).status_code == 404
+    types = [json.loads(r.value)["type"] for r in await read_topic(settings, ALERT_RULES)]
+    assert types == [
+        "ixo.alert.rule.created.v1",
+        "ixo.alert.rule.updated.v1",
+        "ixo.alert.rule.deleted.v1",
+    ]
+    assert (await gateway.get("/v1/alerts?user_id=alice")).json() == []
+    assert (await gateway.get("/v1/alerts")).status_code == 422
+
+
+async def test_health_metrics_topics_and_openapi(gateway: httpx.AsyncClient) -> None:
+    health = await gateway.get("/healthz")
+    assert health.status_code == 200
+    assert health.json() == {"status": "ok", "kafka": True, "mongodb": True}
+    metrics = (await gateway.get("/metrics")).text
+    assert 'ixo_gateway_requests_total{method="GET",route="/healthz",status="200"}' in metrics
+    topics = (await gateway.get("/v1/topics")).json()
+    assert any(t["name"].endswith("ixo.market.ticks") for t in topics)
+    assert (await gateway.get("/docs")).status_code == 200
+    paths = (await gateway.get("/openapi.json")).json()["paths"]
+    assert {"/v1/events", "/v1/rules", "/v1/alerts", "/v1/prices/{symbol}"} <= set(paths)
