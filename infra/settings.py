@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     gateway_host: str = "127.0.0.1"
     gateway_port: int = Field(default=8080, ge=1, le=65535)
     topic_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9._\-]*$")
+    market_source: str = Field(
+        default="sample",
+        description="market-feed source: binance, coinbase, file:PATH[?speed=N&loop=1], or "
+        "sample (the bundled synthetic ticks, looped in real time)",
+    )
+    market_symbols: str = Field(default="", description="comma-separated; empty = defaults")
     log_level: str = "INFO"
     log_json: bool = False
 

@@ -95,3 +95,22 @@ class AlertTriggeredV1(EventData):
     condition: Condition
     tick_id: str = Field(min_length=1)
     triggered_at: Timestamp
+    # Explainability (optional, so events written before they existed still validate).
+    rule_version: int | None = Field(
+        default=None, ge=0, description="Version of the rule that fired (0: a draft backtest)"
+    )
+    tick_topic: str | None = Field(default=None, description="Kafka topic of the tick")
+    tick_partition: int | None = Field(default=None, ge=0)
+    tick_offset: int | None = Field(default=None, ge=0)
+    previous_price: Dec | None = Field(
+        default=None, description="The symbol's previous tick price (crossings)"
+    )
+    reference_price: Dec | None = Field(
+        default=None, description="The price at the start of the window (pct_change)"
+    )
+    reference_time: Timestamp | None = Field(
+        default=None, description="Exchange time of the reference price (pct_change)"
+    )
+    change_pct: Dec | None = Field(
+        default=None, description="(price - reference) / reference * 100 (pct_change)"
+    )

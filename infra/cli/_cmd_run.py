@@ -27,10 +27,51 @@ ComponentArg = Annotated[
 ]
 
 
-def run(component: ComponentArg) -> None:
+def run(
+    component: ComponentArg,
+    source: Annotated[
+        str | None,
+        typer.Option(
+            help="market-feed: binance, coinbase, file:PATH or sample (IXO_MARKET_SOURCE)",
+            show_default=False,
+        ),
+    ] = None,
+    symbols: Annotated[
+        str | None,
+        typer.Option(help="market-feed: comma-separated symbols", show_default=False),
+    ] = None,
+    speed: Annotated[
+        float | None,
+        typer.Option(
+            help="market-feed file source: replay speed (0 = as fast as possible)",
+            show_default=False,
+            min=0,
+        ),
+    ] = None,
+    loop: Annotated[
+        bool, typer.Option("--loop", help="market-feed file source: repeat forever")
+    ] = False,
+) -> None:
     """Run one component in the foreground; SIGTERM or Ctrl-C stops it cleanly."""
     chosen = resolve(component)
     settings = load_settings()
+    feed_options = source is not None or symbols is not None or speed is not None or loop
+    if feed_options and chosen.name != "market-feed":
+        msg = "--source, --symbols, --speed and --loop apply to market-feed only"
+        raise UsageError(msg)
+    if feed_options:
+        spec = source or settings.market_source
+        extra = [f"speed={speed:g}"] if speed is not None else []
+        extra += ["loop=1"] if loop else []
+        if extra:
+            if not spec.startswith(("file:", "sample")):
+                msg = "--speed and --loop apply to a file: source only"
+                raise UsageError(msg)
+            spec += ("&" if "?" in spec else "?") + "&".join(extra)
+        update = {"market_source": spec}
+        if symbols is not None:
+            update["market_symbols"] = symbols
+        settings = settings.model_copy(update=update)
     assert chosen.runner is not None
     chosen.runner(settings)
 

@@ -73,6 +73,32 @@ def _gateway(settings: Settings) -> None:
     )
 
 
+def _market_feed(settings: Settings) -> None:
+    import signal
+
+    from infra.runtime import tune_gc
+    from producers.market import SAMPLE_TICKS, SourceError, parse_symbols, run_market_feed
+
+    configure_logging(settings.log_level, json=settings.log_json)
+    tune_gc()
+    source = settings.market_source
+    if source.startswith("sample"):
+        # The bundled synthetic ticks; looped in real time unless options say otherwise.
+        source = f"file:{SAMPLE_TICKS}" + (source.removeprefix("sample") or "?loop=1&speed=1")
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await run_market_feed(settings, source, parse_symbols(settings.market_symbols), stop=stop)
+
+    try:
+        asyncio.run(main())
+    except SourceError as exc:
+        raise UsageError(str(exc)) from None
+
+
 COMPONENTS: dict[str, Component] = {
     c.name: c
     for c in (
@@ -86,7 +112,7 @@ COMPONENTS: dict[str, Component] = {
         Component("scheduler", "emits scheduled events"),
         Component("embedder", "chunks and embeds documents into Qdrant"),
         Component("chain-listener", "follows smart-contract logs on the EVM chain"),
-        Component("market-feed", "publishes market price ticks"),
+        Component("market-feed", "publishes market price ticks", _market_feed),
         Component("x-source", "scrapes posts from X"),
         Component("telegram-bot", "the Telegram bot"),
         Component("discord-bot", "the Discord bot"),
