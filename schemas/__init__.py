@@ -32,8 +32,12 @@ from schemas._catalogue import (
     HEADER_TYPE,
     MARKET_TICKS,
     NOTIFY_DELIVERIES,
+    NOTIFY_SUBSCRIPTIONS,
     RAG_DOCUMENTS,
+    SCHEDULES,
     SOCIAL_POSTS,
+    TASKS_DUE,
+    USER_LINKS,
     Catalogue,
     Topic,
 )
@@ -61,6 +65,15 @@ from schemas._market import MarketTickV1
 from schemas._notify import NotificationDeliveredV1, NotificationFailedV1
 from schemas._rag import RagDocumentIndexedV1, RagDocumentSubmittedV1
 from schemas._social import SocialPostScrapedV1
+from schemas._subscriptions import (
+    Platform,
+    ScheduleCreatedV1,
+    ScheduleDeletedV1,
+    SubscriptionCreatedV1,
+    SubscriptionDeletedV1,
+    TaskDueV1,
+    UserLinkedV1,
+)
 from schemas._types import Dec, Id, Symbol, decimal_str
 
 __all__ = [
@@ -81,8 +94,12 @@ __all__ = [
     "HEADER_TYPE",
     "MARKET_TICKS",
     "NOTIFY_DELIVERIES",
+    "NOTIFY_SUBSCRIPTIONS",
     "RAG_DOCUMENTS",
+    "SCHEDULES",
     "SOCIAL_POSTS",
+    "TASKS_DUE",
+    "USER_LINKS",
     "AgentToolCalledV1",
     "AlertRuleCreatedV1",
     "AlertRuleDeletedV1",
@@ -113,14 +130,21 @@ __all__ = [
     "NotificationDeliveredV1",
     "NotificationFailedV1",
     "PermanentError",
+    "Platform",
     "RagDocumentIndexedV1",
     "RagDocumentSubmittedV1",
+    "ScheduleCreatedV1",
+    "ScheduleDeletedV1",
     "SocialPostScrapedV1",
+    "SubscriptionCreatedV1",
+    "SubscriptionDeletedV1",
     "Symbol",
+    "TaskDueV1",
     "ToolCall",
     "Topic",
     "TransientError",
     "UnknownTopic",
+    "UserLinkedV1",
     "build_event",
     "catalogue_document",
     "codec_for",

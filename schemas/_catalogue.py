@@ -26,6 +26,14 @@ from schemas._market import MarketTickV1
 from schemas._notify import NotificationDeliveredV1, NotificationFailedV1
 from schemas._rag import RagDocumentIndexedV1, RagDocumentSubmittedV1
 from schemas._social import SocialPostScrapedV1
+from schemas._subscriptions import (
+    ScheduleCreatedV1,
+    ScheduleDeletedV1,
+    SubscriptionCreatedV1,
+    SubscriptionDeletedV1,
+    TaskDueV1,
+    UserLinkedV1,
+)
 
 DAY_MS = 24 * 3600 * 1000
 DLQ_SUFFIX = ".dlq"
@@ -164,6 +172,36 @@ CHAIN_LOGS = Topic(
     description="Decoded smart-contract logs, with reorg retractions",
 )
 
+# Catalogue extensions beyond DESIGN.md's table (docs/DESIGN.md lists them too).
+NOTIFY_SUBSCRIPTIONS = Topic(
+    "ixo.notify.subscriptions",
+    "subscription_id",
+    (SubscriptionCreatedV1, SubscriptionDeletedV1),
+    compacted=True,
+    description="Webhook subscriptions of external systems (compacted)",
+)
+USER_LINKS = Topic(
+    "ixo.users.links",
+    "link_id",
+    (UserLinkedV1,),
+    compacted=True,
+    description="Chat-platform accounts linked to Impressox users (compacted)",
+)
+SCHEDULES = Topic(
+    "ixo.schedules",
+    "schedule_id",
+    (ScheduleCreatedV1, ScheduleDeletedV1),
+    compacted=True,
+    description="Users' recurring tasks (compacted)",
+)
+TASKS_DUE = Topic(
+    "ixo.tasks.due",
+    "task_id",
+    (TaskDueV1,),
+    retention_ms=7 * DAY_MS,
+    description="Time slots of scheduled tasks that are due",
+)
+
 
 class Catalogue:
     """Lookup over the catalogue topics and their dead-letter topics."""
@@ -234,5 +272,9 @@ CATALOGUE = Catalogue(
         RAG_DOCUMENTS,
         CHAIN_WATCHES,
         CHAIN_LOGS,
+        NOTIFY_SUBSCRIPTIONS,
+        USER_LINKS,
+        SCHEDULES,
+        TASKS_DUE,
     )
 )
