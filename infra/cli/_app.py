@@ -13,6 +13,7 @@ from typer.core import TyperGroup
 from infra.cli import _output as out
 from infra.cli._cmd_dlq import dlq_app
 from infra.cli._cmd_replay import replay, schemas_app
+from infra.cli._cmd_rules import rules_app
 from infra.cli._cmd_run import run, up
 from infra.cli._cmd_stack import stack_app
 from infra.cli._cmd_topics import lag, publish, tail, topics
@@ -120,6 +121,7 @@ app.command()(replay)
 app.command()(lag)
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(schemas_app, name="schemas")
+app.add_typer(rules_app, name="rules")
 
 
 def main() -> None:

@@ -143,3 +143,69 @@ def test_schemas_export_writes_one_schema_per_type(
     files = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert "ixo.market.tick.v1.json" in files
     assert "catalogue.json" in files
+
+
+async def test_rules_add_list_rm_through_events_and_the_projection(
+    settings: Settings, settings_env: dict[str, str], topics: None
+) -> None:
+    from consumers.projector.app import build_app
+    from schemas import ALERT_RULES
+    from tests._kafka import eventually, wait_assigned
+
+    bad = ixo(settings_env, "rules", "add", "BTCUSDT", "pct_change", "5", "--user", "u1")
+    assert bad.returncode == 2
+    assert "window_s is required" in bad.stderr
+    bad = ixo(settings_env, "rules", "add", "BTC/USD", "above", "5", "--user", "u1")
+    assert bad.returncode == 2
+    assert "symbol" in bad.stderr
+    assert await read_topic(settings, ALERT_RULES) == []
+
+    done = ixo(
+        settings_env,
+        "rules",
+        "add",
+        "--user",
+        "u1",
+        "--cooldown",
+        "30",
+        "--channel",
+        "telegram:42",
+        "--json",
+        "ethusdt",
+        "crosses_above",
+        "3500.25",
+    )
+    assert done.returncode == 0, done.stderr
+    rule_id = json.loads(done.stdout)["rule_id"]
+    app = build_app(settings)
+    await app.start()
+    try:
+        assert app.broker is not None
+        await wait_assigned(app.broker)  # type: ignore[arg-type]
+
+        async def listed() -> list[dict[str, object]]:
+            found = ixo(settings_env, "rules", "list", "--user", "u1", "--json")
+            assert found.returncode == 0, found.stderr
+            rows: list[dict[str, object]] = json.loads(found.stdout)
+            return rows
+
+        rows = await eventually(listed)
+        assert [(r["rule_id"], r["symbol"], r["cooldown_s"]) for r in rows] == [
+            (rule_id, "ETHUSDT", 30)
+        ]
+        assert rows[0]["condition"] == {
+            "kind": "crosses_above",
+            "threshold": "3500.25",
+            "window_s": None,
+        }
+        assert rows[0]["channels"] == [{"kind": "telegram", "target": "42"}]
+        other = ixo(settings_env, "rules", "rm", rule_id, "--user", "someone-else")
+        assert other.returncode == 1
+        assert ixo(settings_env, "rules", "rm", rule_id).returncode == 0
+
+        async def emptied() -> bool:
+            return await listed() == []
+
+        await eventually(emptied)
+    finally:
+        await app.stop()
