@@ -43,6 +43,9 @@ from schemas._catalogue import (
 )
 from schemas._chain import ChainLogObservedV1, ChainWatchAddedV1, ChainWatchRemovedV1
 from schemas._chat import (
+    MAX_TEXT as CHAT_MAX_TEXT,
+)
+from schemas._chat import (
     AgentToolCalledV1,
     ChatChannel,
     ChatMessageReceivedV1,
@@ -82,6 +85,7 @@ __all__ = [
     "CATALOGUE",
     "CHAIN_LOGS",
     "CHAIN_WATCHES",
+    "CHAT_MAX_TEXT",
     "CHAT_REQUESTS",
     "CHAT_RESPONSES",
     "DLQ_SUFFIX",

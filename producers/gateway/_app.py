@@ -12,9 +12,11 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from aiokafka.errors import KafkaError
-from fastapi import FastAPI, HTTPException, Query, Request, Response
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
+from fastapi.sse import EventSourceResponse, ServerSentEvent
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, ConfigDict, Field
 from pymongo import AsyncMongoClient
 
 from consumers.projector import Alert, Price, Rule
@@ -22,8 +24,30 @@ from infra.kafka import EventPublisher, describe_topics, make_broker
 from infra.mongo import init_read_models, mongo_client
 from infra.settings import Settings
 from producers.gateway._metrics import LATENCY, PUBLISHED, REGISTRY, REJECTED, REQUESTS
+from producers.gateway._streams import (
+    StreamRecord,
+    default_since,
+    parse_last_event_id,
+    stream_records,
+)
 from producers.rules import RuleDraft, RuleNotFound, RuleService
-from schemas import CATALOGUE, InvalidEvent, IxoError, TransientError, UnknownTopic, codec_for
+from schemas import (
+    CATALOGUE,
+    CHAT_MAX_TEXT,
+    CHAT_REQUESTS,
+    CHAT_RESPONSES,
+    ChatChannel,
+    ChatMessageReceivedV1,
+    CloudEvent,
+    Id,
+    InvalidEvent,
+    IxoError,
+    Topic,
+    TransientError,
+    UnknownTopic,
+    codec_for,
+    new_event_id,
+)
 
 SOURCE = "/producers/gateway"
 
@@ -72,9 +96,11 @@ def create_app(settings: Settings) -> FastAPI:
         description="Publish events, manage price alerts, read prices and alerts.",
         lifespan=gw.lifespan,
     )
+    app.state.settings = settings
     _operations(app, gw)
     _events_and_rules(app, gw)
     _read_models(app, gw)
+    _chat_and_streams(app, gw)
     return app
 
 
@@ -229,3 +255,81 @@ def _peek_type(raw: bytes) -> Any:
 def _rule_view(rule: Rule) -> dict[str, Any]:
     view: dict[str, Any] = rule.model_dump(mode="json", exclude={"order", "id", "deleted"})
     return view
+
+
+class ChatRequest(BaseModel):
+    """A user's chat message; a new session is opened when ``session_id`` is absent."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: Id
+    text: str = Field(min_length=1, max_length=CHAT_MAX_TEXT)
+    session_id: Id | None = None
+    channel: ChatChannel = "web"
+
+
+def catalogue_topic(topic: str, request: Request) -> Topic:
+    """A dependency, so an unknown topic is a 404 before a stream starts."""
+    settings: Settings = request.app.state.settings
+    try:
+        return CATALOGUE.topic(topic, settings.topic_prefix)
+    except UnknownTopic as exc:
+        raise HTTPException(status_code=404, detail=str(exc)) from None
+
+
+def _sse(record: StreamRecord) -> ServerSentEvent:
+    return ServerSentEvent(
+        raw_data=record.value.decode("utf-8", "replace"),
+        id=record.sse_id,
+        event=record.event_type,
+    )
+
+
+def _chat_and_streams(app: FastAPI, gw: _Gateway) -> None:
+    settings = gw.settings
+
+    @app.post("/v1/chat", status_code=202, tags=["chat"])
+    async def post_chat(body: ChatRequest) -> dict[str, str]:
+        """Publish a chat request; follow the answer on ``GET /v1/chat/{session_id}/events``."""
+        session_id = body.session_id or new_event_id()
+        data = ChatMessageReceivedV1(
+            session_id=session_id, user_id=body.user_id, channel=body.channel, text=body.text
+        )
+        event = CloudEvent.new(data, source=SOURCE)
+        await gw.publisher.publish(event, CHAT_REQUESTS)
+        PUBLISHED.labels(CHAT_REQUESTS.name).inc()
+        return {"session_id": session_id, "request_id": event.id}
+
+    @app.get("/v1/chat/{session_id}/events", response_class=EventSourceResponse, tags=["chat"])
+    async def chat_events(
+        session_id: str,
+        since_s: Annotated[float, Query(ge=0, le=7 * 24 * 3600)] = 300.0,
+        last_event_id: Annotated[str | None, Header()] = None,
+    ) -> AsyncIterator[ServerSentEvent]:
+        """The session's response events (CloudEvents) as SSE, from ``since_s`` seconds ago;
+        a reconnect with ``Last-Event-ID`` resumes right after that event."""
+        topic = CHAT_RESPONSES.full_name(settings.topic_prefix)
+        async for record in stream_records(
+            settings,
+            topic,
+            key=session_id,
+            since=default_since(since_s),
+            resume=parse_last_event_id(last_event_id),
+        ):
+            yield _sse(record)
+
+    @app.get("/v1/topics/{topic}/tail", response_class=EventSourceResponse, tags=["topics"])
+    async def tail_topic(
+        entry: Annotated[Topic, Depends(catalogue_topic)],
+        from_beginning: bool = False,
+        last_event_id: Annotated[str | None, Header()] = None,
+    ) -> AsyncIterator[ServerSentEvent]:
+        """Follow a catalogue topic (or its DLQ) as SSE: new records, or all with
+        ``from_beginning``."""
+        async for record in stream_records(
+            settings,
+            entry.full_name(settings.topic_prefix),
+            resume=parse_last_event_id(last_event_id),
+            from_beginning=from_beginning,
+        ):
+            yield _sse(record)

@@ -186,3 +186,92 @@ async def test_health_metrics_topics_and_openapi(gateway: httpx.AsyncClient) -> 
     assert (await gateway.get("/docs")).status_code == 200
     paths = (await gateway.get("/openapi.json")).json()["paths"]
     assert {"/v1/events", "/v1/rules", "/v1/alerts", "/v1/prices/{symbol}"} <= set(paths)
+
+
+async def read_sse(
+    client: httpx.AsyncClient, url: str, count: int, headers: dict[str, str] | None = None
+) -> list[dict[str, str]]:
+    """The first ``count`` Server-Sent Events of a stream, each as its fields."""
+    events: list[dict[str, str]] = []
+    current: dict[str, str] = {}
+    async with client.stream("GET", url, headers=headers or {}) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        async for line in response.aiter_lines():
+            if not line:
+                if current:
+                    events.append(current)
+                    current = {}
+                if len(events) >= count:
+                    break
+                continue
+            field, _, value = line.partition(":")
+            current[field] = value.removeprefix(" ")
+    return events
+
+
+async def test_chat_is_published_and_its_responses_stream_as_resumable_sse(
+    gateway: httpx.AsyncClient, settings: Settings
+) -> None:
+    from infra.kafka import EventPublisher, make_broker
+    from schemas import (
+        CHAT_REQUESTS,
+        ChatResponseCompletedV1,
+        ChatResponseDeltaV1,
+    )
+
+    bad = await gateway.post("/v1/chat", json={"user_id": "alice", "text": ""})
+    assert bad.status_code == 422
+    assert "text" in json.dumps(bad.json()["detail"])
+    assert await read_topic(settings, CHAT_REQUESTS) == []
+
+    response = await gateway.post("/v1/chat", json={"user_id": "alice", "text": "price BTC"})
+    assert response.status_code == 202
+    session_id, request_id = response.json()["session_id"], response.json()["request_id"]
+    requests = await read_topic(settings, CHAT_REQUESTS)
+    assert [json.loads(r.value)["id"] for r in requests] == [request_id]
+    assert json.loads(requests[0].value)["data"]["channel"] == "web"
+
+    producer = make_broker(settings)
+    await producer.start()
+    events = [
+        CloudEvent.new(
+            ChatResponseDeltaV1(
+                session_id=session_id, request_id=request_id, seq=0, text="BTC is "
+            ),
+            source="/tests",
+        ),
+        CloudEvent.new(
+            ChatResponseDeltaV1(session_id="other-session", request_id="x", seq=0, text="not mine"),
+            source="/tests",
+        ),
+        CloudEvent.new(
+            ChatResponseDeltaV1(
+                session_id=session_id, request_id=request_id, seq=1, text="64123.5"
+            ),
+            source="/tests",
+        ),
+        CloudEvent.new(
+            ChatResponseCompletedV1(
+                session_id=session_id, request_id=request_id, text="BTC is 64123.5"
+            ),
+            source="/tests",
+        ),
+    ]
+    await EventPublisher(producer, settings).publish_many(events)
+    await producer.stop()
+
+    url = f"/v1/chat/{session_id}/events"
+    got = await asyncio.wait_for(read_sse(gateway, url, 3), timeout=30)
+    assert [e["event"] for e in got] == [
+        "ixo.chat.response.delta.v1",
+        "ixo.chat.response.delta.v1",
+        "ixo.chat.response.completed.v1",
+    ]
+    assert [json.loads(e["data"])["id"] for e in got] == [events[0].id, events[2].id, events[3].id]
+    # Reconnecting with Last-Event-ID resumes after that event.
+    resumed = await asyncio.wait_for(
+        read_sse(gateway, url, 1, headers={"Last-Event-ID": got[1]["id"]}), timeout=30
+    )
+    assert json.loads(resumed[0]["data"])["id"] == events[3].id
+    assert (await gateway.get("/v1/topics/ixo.nope/tail")).status_code == 404
