@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHMARKS = ("backbone",)
+BENCHMARKS = ("backbone", "gateway")
 
 
 def main() -> int:

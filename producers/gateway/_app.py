@@ -6,8 +6,7 @@ take it the client gets 503 and nothing is half-done. Invalid bodies get 422 nam
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -23,7 +22,7 @@ from consumers.projector import Alert, Price, Rule
 from infra.kafka import EventPublisher, describe_topics, make_broker
 from infra.mongo import init_read_models, mongo_client
 from infra.settings import Settings
-from producers.gateway._metrics import LATENCY, PUBLISHED, REGISTRY, REJECTED, REQUESTS
+from producers.gateway._metrics import PUBLISHED, REGISTRY, REJECTED, MetricsMiddleware
 from producers.gateway._streams import (
     StreamRecord,
     default_since,
@@ -97,6 +96,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=gw.lifespan,
     )
     app.state.settings = settings
+    app.add_middleware(MetricsMiddleware)
     _operations(app, gw)
     _events_and_rules(app, gw)
     _read_models(app, gw)
@@ -105,18 +105,6 @@ def create_app(settings: Settings) -> FastAPI:
 
 
 def _operations(app: FastAPI, gw: _Gateway) -> None:
-
-    @app.middleware("http")
-    async def measure(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        LATENCY.labels(request.method, path).observe(time.perf_counter() - started)
-        REQUESTS.labels(request.method, path, str(response.status_code)).inc()
-        return response
 
     @app.exception_handler(InvalidEvent)
     async def on_invalid(_: Request, exc: InvalidEvent) -> JSONResponse:
