@@ -1,0 +1,163 @@
+"""The Impressox LLM agent library: graphs of small nodes over a typed, checkpointed state.
+
+- :class:`AgentFactory` builds an :class:`Agent` from configuration (the packaged
+  ``market-assistant``, a YAML file or a mapping): nodes, tools, model, system prompt, stores.
+- :meth:`Agent.answer` answers one chat request through a :class:`ResponseSink`, using tools
+  through :class:`Ports`; it is idempotent per request id (checkpoints + idempotency keys).
+- :class:`BaseNode` (prepare -> run -> finalize) and ``@register_node`` add node kinds;
+  :class:`AgentOrchestrator` runs a graph and checkpoints after every step.
+- ``@tool`` registers tools (typed pydantic arguments -> JSON Schema); :data:`TOOLS` holds the
+  built-in ``get_price``, ``create_alert``, ``list_alerts``, ``delete_alert``.
+- :class:`OpenAIChatModel` talks to any OpenAI-compatible Chat Completions API; without one
+  the agent runs the deterministic command planner (:func:`plan`).
+- Stores (Strategy): :class:`CheckpointStore` and :class:`ToolResultCache`, in Redis (default),
+  MongoDB or memory.
+
+Imports :mod:`schemas` and third-party libraries only; Kafka and the read models are reached
+through the ports, implemented by the wiring layer.
+"""
+
+from agent import _market_tools, _nodes, _planner  # noqa: F401 - register tools and node kinds
+from agent._config import (
+    AgentConfig,
+    GraphSpec,
+    NodeSpec,
+    StoreConfig,
+    StoreKind,
+    load_config,
+    packaged_configs,
+)
+from agent._errors import (
+    AgentConfigError,
+    ModelRejected,
+    ModelUnavailable,
+    StaleCheckpoint,
+    StepLimitExceeded,
+    ToolError,
+)
+from agent._factory import Agent, AgentFactory, Answer
+from agent._llm import LLMEndpoint, LLMOptions, OpenAIChatModel
+from agent._market_tools import (
+    CreateAlertArgs,
+    DeleteAlertArgs,
+    GetPriceArgs,
+    ListAlertsArgs,
+    rule_summary,
+)
+from agent._memory import MemoryCheckpointStore, MemoryToolResultCache
+from agent._messages import Message, ModelReply, Role, ToolRequest
+from agent._mongo import MongoCheckpointStore, MongoToolResultCache
+from agent._node import (
+    NODE_TYPES,
+    BaseNode,
+    NodeDeps,
+    NodeOptions,
+    NodeResult,
+    RunContext,
+    node_type,
+    register_node,
+)
+from agent._nodes import LLMNode, RespondNode, ToolsNode
+from agent._orchestrator import AgentOrchestrator, RunOutcome
+from agent._planner import HELP, Command, CommandPlannerNode, ComposeNode, Reply, describe, plan
+from agent._redis import RedisCheckpointStore, RedisToolResultCache
+from agent._state import END, AgentState
+from agent._symbols import normalise_symbol
+from agent._tools import (
+    AGENT_NAMESPACE,
+    TOOLS,
+    Tool,
+    ToolArgumentsError,
+    ToolContext,
+    ToolRegistry,
+    tool,
+)
+from agent._types import (
+    ChatModel,
+    CheckpointStore,
+    DeltaCallback,
+    Ports,
+    PricePort,
+    ResponseSink,
+    RulesPort,
+    RuleView,
+    ToolResultCache,
+    ToolSpec,
+)
+
+__all__ = [
+    "AGENT_NAMESPACE",
+    "END",
+    "HELP",
+    "NODE_TYPES",
+    "TOOLS",
+    "Agent",
+    "AgentConfig",
+    "AgentConfigError",
+    "AgentFactory",
+    "AgentOrchestrator",
+    "AgentState",
+    "Answer",
+    "BaseNode",
+    "ChatModel",
+    "CheckpointStore",
+    "Command",
+    "CommandPlannerNode",
+    "ComposeNode",
+    "CreateAlertArgs",
+    "DeleteAlertArgs",
+    "DeltaCallback",
+    "GetPriceArgs",
+    "GraphSpec",
+    "LLMEndpoint",
+    "LLMNode",
+    "LLMOptions",
+    "ListAlertsArgs",
+    "MemoryCheckpointStore",
+    "MemoryToolResultCache",
+    "Message",
+    "ModelRejected",
+    "ModelReply",
+    "ModelUnavailable",
+    "MongoCheckpointStore",
+    "MongoToolResultCache",
+    "NodeDeps",
+    "NodeOptions",
+    "NodeResult",
+    "NodeSpec",
+    "OpenAIChatModel",
+    "Ports",
+    "PricePort",
+    "RedisCheckpointStore",
+    "RedisToolResultCache",
+    "Reply",
+    "RespondNode",
+    "ResponseSink",
+    "Role",
+    "RuleView",
+    "RulesPort",
+    "RunContext",
+    "RunOutcome",
+    "StaleCheckpoint",
+    "StepLimitExceeded",
+    "StoreConfig",
+    "StoreKind",
+    "Tool",
+    "ToolArgumentsError",
+    "ToolContext",
+    "ToolError",
+    "ToolRegistry",
+    "ToolRequest",
+    "ToolResultCache",
+    "ToolSpec",
+    "ToolsNode",
+    "describe",
+    "load_config",
+    "node_type",
+    "normalise_symbol",
+    "packaged_configs",
+    "plan",
+    "register_node",
+    "rule_summary",
+    "tool",
+]

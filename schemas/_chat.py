@@ -53,6 +53,9 @@ class ChatResponseCompletedV1(EventData):
     request_id: str = Field(min_length=1)
     text: str
     tool_calls: tuple[ToolCall, ...] = ()
+    # The turn it answers, so the conversation history folds from this topic alone.
+    user_id: Id | None = None
+    prompt: str | None = Field(default=None, max_length=MAX_TEXT)
 
 
 class AgentToolCalledV1(EventData):

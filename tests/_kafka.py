@@ -69,3 +69,25 @@ async def wait_assigned(broker: KafkaBroker, *, timeout: float = 30.0) -> None:
 
 def headers_of(record: ConsumerRecord[bytes, bytes]) -> dict[str, str]:
     return {k: v.decode() for k, v in record.headers or ()}
+
+
+async def group_caught_up(settings: Settings, topic: Topic, group: str) -> bool:
+    """The consumer group (prefixed) has committed every record of ``topic``."""
+    from aiokafka import AIOKafkaConsumer
+
+    name = topic.full_name(settings.topic_prefix)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=settings.group(group),
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        tps = [TopicPartition(name, p) for p in range(topic.partitions)]
+        end = await consumer.end_offsets(tps)
+        for tp in tps:
+            if end[tp] and (await consumer.committed(tp) or 0) < end[tp]:
+                return False
+        return True
+    finally:
+        await consumer.stop()

@@ -7,6 +7,7 @@ the domain and the store, usable without a broker.
 from beanie import Document
 
 from consumers.projector._alerts import Alert, AlertsProjection
+from consumers.projector._conversations import Conversation, ConversationsProjection
 from consumers.projector._documents import to_document
 from consumers.projector._prices import Price, PricesProjection, price_row
 from consumers.projector._replay import ReplayResult, replay
@@ -15,11 +16,17 @@ from consumers.projector._rules import Rule, RulesProjection
 from consumers.projector._store import WATERMARKS, ProjectionStore
 
 PROJECTIONS: dict[str, Projection] = {
-    p.name: p for p in (PricesProjection(), RulesProjection(), AlertsProjection())
+    p.name: p
+    for p in (
+        PricesProjection(),
+        RulesProjection(),
+        AlertsProjection(),
+        ConversationsProjection(),
+    )
 }
 """Every projection the projector runs, by name (the names ``ixo replay`` takes)."""
 
-READ_MODELS: tuple[type[Document], ...] = (Price, Rule, Alert)
+READ_MODELS: tuple[type[Document], ...] = (Price, Rule, Alert, Conversation)
 """Every Beanie document the projector writes."""
 
 __all__ = [
@@ -28,6 +35,8 @@ __all__ = [
     "WATERMARKS",
     "Alert",
     "AlertsProjection",
+    "Conversation",
+    "ConversationsProjection",
     "Positioned",
     "Price",
     "PricesProjection",

@@ -55,6 +55,12 @@ def _projector(settings: Settings) -> None:
     run_faststream(build_app, settings)
 
 
+def _orchestrator(settings: Settings) -> None:
+    from consumers.orchestrator.app import build_app
+
+    run_faststream(build_app, settings)
+
+
 def _gateway(settings: Settings) -> None:
     import uvicorn
 
@@ -107,7 +113,7 @@ COMPONENTS: dict[str, Component] = {
         ),
         Component("projector", "folds events into the MongoDB read models", _projector),
         Component("rule-engine", "matches price ticks against alert rules"),
-        Component("orchestrator", "runs the LLM agent for chat requests"),
+        Component("orchestrator", "runs the LLM agent for chat requests", _orchestrator),
         Component("notifier", "delivers alert matches to Telegram, Discord and webhooks"),
         Component("scheduler", "emits scheduled events"),
         Component("embedder", "chunks and embeds documents into Qdrant"),

@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
-import uvicorn
 
-from consumers.projector.app import build_app
 from infra.settings import Settings
-from producers.gateway import create_app
 from schemas import ALERT_RULES, MARKET_TICKS, CloudEvent, MarketTickV1, encode
-from tests._kafka import eventually, read_topic, wait_assigned
+from tests._kafka import eventually, read_topic
+from tests.integration.conftest import read_sse
 
 TICK = {"symbol": "BTCUSDT", "price": "64123.5", "venue": "http", "ts": "2026-11-24T10:00:00Z"}
 RULE = {
@@ -25,40 +20,6 @@ RULE = {
     "condition": {"kind": "above", "threshold": "70000"},
     "cooldown_s": 60,
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-async def gateway(settings: Settings, topics: None) -> AsyncIterator[httpx.AsyncClient]:
-    """The gateway and the projector, as `ixo up` runs them; an HTTP client on the gateway."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=port, log_config=None, lifespan="on"
-        )
-    )
-    serving = asyncio.create_task(server.serve())
-    projector = build_app(settings)
-    await projector.start()
-    try:
-        assert projector.broker is not None
-        await wait_assigned(projector.broker)  # type: ignore[arg-type]
-
-        async def started() -> bool:
-            return server.started
-
-        await eventually(started)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-            yield client
-    finally:
-        server.should_exit = True
-        await serving
-        await projector.stop()
 
 
 def tick_event(**changes: Any) -> dict[str, Any]:
@@ -186,28 +147,6 @@ async def test_health_metrics_topics_and_openapi(gateway: httpx.AsyncClient) -> 
     assert (await gateway.get("/docs")).status_code == 200
     paths = (await gateway.get("/openapi.json")).json()["paths"]
     assert {"/v1/events", "/v1/rules", "/v1/alerts", "/v1/prices/{symbol}"} <= set(paths)
-
-
-async def read_sse(
-    client: httpx.AsyncClient, url: str, count: int, headers: dict[str, str] | None = None
-) -> list[dict[str, str]]:
-    """The first ``count`` Server-Sent Events of a stream, each as its fields."""
-    events: list[dict[str, str]] = []
-    current: dict[str, str] = {}
-    async with client.stream("GET", url, headers=headers or {}) as response:
-        assert response.status_code == 200
-        assert response.headers["content-type"].startswith("text/event-stream")
-        async for line in response.aiter_lines():
-            if not line:
-                if current:
-                    events.append(current)
-                    current = {}
-                if len(events) >= count:
-                    break
-                continue
-            field, _, value = line.partition(":")
-            current[field] = value.removeprefix(" ")
-    return events
 
 
 async def test_chat_is_published_and_its_responses_stream_as_resumable_sse(

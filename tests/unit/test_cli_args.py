@@ -135,7 +135,10 @@ def test_publish_of_a_valid_event_tries_kafka_and_fails_with_one_line() -> None:
         (["tail"], "Missing argument 'TOPIC'"),
         (["run", "nope"], "unknown component 'nope'"),
         (["run", "notifier"], "component 'notifier' is not available yet in this version"),
-        (["replay", "nope"], "unknown projection 'nope' (known: prices, rules, alerts)"),
+        (
+            ["replay", "nope"],
+            "unknown projection 'nope' (known: prices, rules, alerts, conversations)",
+        ),
         (["replay", "prices", "--from-beginning", "--since", "1h"], "exclude each other"),
         (["dlq", "show", "ixo.nope"], "unknown topic"),
         (["nope"], "No such command 'nope'"),

@@ -1,0 +1,263 @@
+"""The deterministic command planner: the agent without a language model.
+
+:func:`plan` turns a chat line into a tool call or a direct reply (a pure function); the
+``command_planner`` node routes a tool call through the same ``tools`` node as the model
+(same validation, same idempotency keys), and the ``compose`` node words the result.
+
+Commands: ``price BTC`` · ``alert BTC above 70000`` (``below``, ``crosses_above``,
+``crosses_below``) · ``alert BTC pct 5 3600`` (a 5 % move within 3600 s; ``-5`` for a drop;
+the window may be written ``1h``, ``15m``, ``90s``, ``1d``) · ``alerts`` · ``unalert ID``.
+A leading ``/`` (bot style) is accepted; anything else gets the list of commands.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from pydantic import BaseModel, ValidationError
+
+from agent._market_tools import CreateAlertArgs, DeleteAlertArgs, GetPriceArgs, ListAlertsArgs
+from agent._messages import ToolRequest
+from agent._node import (
+    BaseNode,
+    NodeDeps,
+    NodeOptions,
+    NodeResult,
+    RunContext,
+    parse_options,
+    register_node,
+)
+from agent._state import AgentState
+from schemas import ToolCall
+
+HELP: Final = (
+    "No language model is configured, so I understand these commands only:\n"
+    "- price BTC: the latest price (BTC means BTCUSDT)\n"
+    "- alert BTC above 70000: an alert (also below, crosses_above, crosses_below)\n"
+    "- alert BTC pct 5 3600: an alert on a 5% move within 3600 s (-5 for a drop)\n"
+    "- alerts: your alerts\n"
+    "- unalert ID: delete an alert"
+)
+USAGE: Final = {
+    "price": "price SYMBOL, e.g. price BTC",
+    "alert": "alert SYMBOL above|below|crosses_above|crosses_below PRICE, "
+    "or alert SYMBOL pct PERCENT WINDOW, e.g. alert BTC above 70000 or alert BTC pct 5 1h",
+    "alerts": "alerts",
+    "unalert": "unalert ID (the id shown by alerts)",
+}
+KINDS: Final = {
+    "above": "above",
+    "below": "below",
+    "crosses_above": "crosses_above",
+    "crosses-above": "crosses_above",
+    "crossesabove": "crosses_above",
+    "crosses_below": "crosses_below",
+    "crosses-below": "crosses_below",
+    "crossesbelow": "crosses_below",
+    "pct": "pct_change",
+    "pct_change": "pct_change",
+    "%": "pct_change",
+}
+_DURATION = re.compile(r"^(\d+)([smhd]?)$")
+_UNITS: Final = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A tool call the planner wants, with validated arguments (as JSON values)."""
+
+    tool: str
+    arguments: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A direct answer (help, or why the command could not be read)."""
+
+    text: str
+
+
+def _number(text: str) -> str:
+    return text.replace(",", "").replace("_", "").rstrip("%").lstrip("$")
+
+
+def _duration(text: str) -> int | str:
+    m = _DURATION.match(text.lower())
+    return int(m.group(1)) * _UNITS[m.group(2)] if m else text
+
+
+def _validated(tool: str, model: type[BaseModel], data: dict[str, Any]) -> Command | Reply:
+    try:
+        args = model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        field = ".".join(str(p) for p in first["loc"])
+        reason = str(first["msg"]).removeprefix("Value error, ")
+        where = f"{field}: " if field else ""
+        return Reply(f"Sorry, I could not read that: {where}{reason}.\nUsage: {USAGE[_verb(tool)]}")
+    return Command(tool, args.model_dump(mode="json", exclude_defaults=True))
+
+
+def _verb(tool: str) -> str:
+    return {
+        "get_price": "price",
+        "create_alert": "alert",
+        "list_alerts": "alerts",
+        "delete_alert": "unalert",
+    }[tool]
+
+
+def _price(args: list[str]) -> Command | Reply:
+    if len(args) != 1:
+        return Reply(f"Usage: {USAGE['price']}")
+    return _validated("get_price", GetPriceArgs, {"symbol": args[0]})
+
+
+def _alert(args: list[str]) -> Command | Reply:
+    kind = KINDS.get(args[1].lower()) if len(args) >= 2 else None
+    arity = 4 if kind == "pct_change" else 3
+    if kind is None or len(args) != arity:
+        return Reply(f"Usage: {USAGE['alert']}")
+    data: dict[str, Any] = {"symbol": args[0], "condition": kind, "threshold": _number(args[2])}
+    if kind == "pct_change":
+        data["window_s"] = _duration(args[3])
+    return _validated("create_alert", CreateAlertArgs, data)
+
+
+def _alerts(args: list[str]) -> Command | Reply:
+    del args
+    return _validated("list_alerts", ListAlertsArgs, {})
+
+
+def _unalert(args: list[str]) -> Command | Reply:
+    if len(args) != 1:
+        return Reply(f"Usage: {USAGE['unalert']}")
+    return _validated("delete_alert", DeleteAlertArgs, {"rule_id": args[0]})
+
+
+_VERBS: Final[dict[str, Callable[[list[str]], Command | Reply]]] = {
+    "price": _price,
+    "alert": _alert,
+    "alerts": _alerts,
+    "list": _alerts,
+    "unalert": _unalert,
+    "delete": _unalert,
+}
+
+
+def plan(text: str) -> Command | Reply:
+    """What to do with one chat line, without a language model."""
+    words = text.split()
+    if not words:
+        return Reply(HELP)
+    verb = words[0].lower().lstrip("/").split("@", 1)[0]
+    parse = _VERBS.get(verb)
+    return parse(words[1:]) if parse is not None else Reply(HELP)
+
+
+def _condition(result: Mapping[str, Any]) -> str:
+    kind = str(result.get("condition", ""))
+    threshold = result.get("threshold", "")
+    if kind == "pct_change":
+        return f"moves {threshold}% within {result.get('window_s')}s"
+    return f"{kind.replace('_', ' ')} {threshold}"
+
+
+def _list_text(result: Mapping[str, Any]) -> str:
+    alerts = result.get("alerts") or []
+    if not alerts:
+        return "You have no alerts."
+    lines = [f"- {a['rule_id']}: {a['symbol']} {_condition(a)}" for a in alerts]
+    return "Your alerts:\n" + "\n".join(lines)
+
+
+_WHAT: Final = {
+    "get_price": "get the price",
+    "create_alert": "create the alert",
+    "list_alerts": "list your alerts",
+    "delete_alert": "delete the alert",
+}
+_WORDING: Final[dict[str, Callable[[Mapping[str, Any]], str]]] = {
+    "get_price": lambda r: f"{r['symbol']}: {r['price']} (at {r['time']}).",
+    "create_alert": lambda r: f"Alert created: {r['symbol']} {_condition(r)} (id {r['rule_id']}).",
+    "list_alerts": _list_text,
+    "delete_alert": lambda r: f"Alert {r['deleted']} deleted.",
+}
+
+
+def describe(call: ToolCall) -> str:
+    """One tool call's outcome in words."""
+    if call.error is not None:
+        what = _WHAT.get(call.name, f"run {call.name}")
+        return f"Sorry, I could not {what}: {call.error}."
+    wording = _WORDING.get(call.name)
+    if wording is None or not isinstance(call.result, dict):
+        return json.dumps(call.result)
+    return wording(call.result)
+
+
+class PlannerOptions(NodeOptions):
+    tools_node: str = "tools"
+    done: str = "respond"
+
+
+@register_node("command_planner")
+class CommandPlannerNode(BaseNode):
+    """Reads the user's line with :func:`plan`: a command goes to ``tools_node``; help or a
+    usage hint is the answer (routes to ``done``)."""
+
+    def __init__(self, name: str, deps: NodeDeps, options: PlannerOptions) -> None:
+        super().__init__(name, deps)
+        self.options = options
+
+    @classmethod
+    def create(cls, name: str, options: Mapping[str, Any], deps: NodeDeps) -> BaseNode:
+        return cls(name, deps, parse_options(PlannerOptions, name, options))
+
+    def successors(self) -> tuple[str, ...]:
+        return (self.options.tools_node, self.options.done)
+
+    async def run(self, state: AgentState, ctx: RunContext) -> NodeResult:
+        decision = plan(state.user_text)
+        if isinstance(decision, Reply):
+            return NodeResult(await self.emit(state, ctx, decision.text), self.options.done)
+        if decision.tool not in self.deps.tools:
+            text = f"The command for {decision.tool} is not available here.\n\n{HELP}"
+            return NodeResult(await self.emit(state, ctx, text), self.options.done)
+        index = state.next_call_index
+        request = ToolRequest(
+            index=index,
+            call_id=f"cmd_{index}",
+            name=decision.tool,
+            arguments=json.dumps(decision.arguments),
+        )
+        new = state.model_copy(update={"pending": (request,), "next_call_index": index + 1})
+        return NodeResult(new, self.options.tools_node)
+
+
+class ComposeOptions(NodeOptions):
+    done: str = "respond"
+
+
+@register_node("compose")
+class ComposeNode(BaseNode):
+    """Words the outcome of the tool calls made so far (the planner's), then ``done``."""
+
+    def __init__(self, name: str, deps: NodeDeps, options: ComposeOptions) -> None:
+        super().__init__(name, deps)
+        self.options = options
+
+    @classmethod
+    def create(cls, name: str, options: Mapping[str, Any], deps: NodeDeps) -> BaseNode:
+        return cls(name, deps, parse_options(ComposeOptions, name, options))
+
+    def successors(self) -> tuple[str, ...]:
+        return (self.options.done,)
+
+    async def run(self, state: AgentState, ctx: RunContext) -> NodeResult:
+        text = "\n".join(describe(c) for c in state.tool_calls) or "Done."
+        return NodeResult(await self.emit(state, ctx, text), self.options.done)

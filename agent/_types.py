@@ -1,0 +1,155 @@
+"""The agent's seams: the ports its tools and runs depend on (implemented by the wiring layer),
+the store strategies, the model Protocol and shared aliases.
+
+Ports are small on purpose: the orchestrator consumer implements them over Kafka and the read
+models; tests implement them in a few lines. Every method that has a side effect is idempotent
+for a given idempotency key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from agent._errors import ToolError
+from agent._messages import Message, ModelReply
+from agent._state import AgentState
+from schemas import AlertRuleCreatedV1, Channel, Condition, ToolCall
+
+ToolSpec = Mapping[str, Any]
+"""One entry of the Chat Completions ``tools`` list: ``{"type": "function", "function": ...}``."""
+
+DeltaCallback = Callable[[str], Awaitable[None]]
+"""Receives each text delta of a streamed model answer, as it arrives."""
+
+
+class PricePort(Protocol):
+    """Latest prices (the ``prices`` read model)."""
+
+    async def get_price(self, symbol: str) -> tuple[Decimal, datetime] | None:
+        """The latest price of ``symbol`` (e.g. ``BTCUSDT``) and its exchange time, if known."""
+        ...
+
+
+class RuleView(BaseModel):
+    """An alert rule as the ``rules`` read model shows it to its owner."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    rule_id: str
+    symbol: str
+    condition: Condition
+    channels: tuple[Channel, ...] = ()
+    cooldown_s: int = 0
+    repeat: bool = False
+    status: str | None = None
+
+
+class RulesPort(Protocol):
+    """Alert rules: writes publish rule events; reads come from the ``rules`` projection."""
+
+    async def create_rule(
+        self, rule: AlertRuleCreatedV1, idempotency_key: str
+    ) -> AlertRuleCreatedV1:
+        """Publish ``ixo.alert.rule.created.v1`` for ``rule``.
+
+        ``rule.rule_id`` is derived from the idempotency key, so a repeated call publishes the
+        same rule again (the topic is compacted by rule id and the projection upserts): never a
+        second rule. Returns the rule as stored (the implementation may fill default channels).
+        """
+        ...
+
+    async def list_rules(self, user_id: str) -> Sequence[RuleView]:
+        """The user's rules that are not deleted."""
+        ...
+
+    async def delete_rule(self, user_id: str, rule_id: str) -> bool:
+        """Publish ``ixo.alert.rule.deleted.v1``; False when the user has no such rule."""
+        ...
+
+
+class ResponseSink(Protocol):
+    """Where a run's output goes, in order; each call returns once the output is durable."""
+
+    async def delta(self, text: str, seq: int) -> None:
+        """A piece of the answer. ``seq`` numbers the deltas of a request from 0; a resumed run
+        streams the interrupted step again from the ``seq`` of its checkpoint."""
+        ...
+
+    async def tool_called(self, call: ToolCall) -> None:
+        """A tool call finished (with its result or error)."""
+        ...
+
+    async def completed(self, text: str, tool_calls: Sequence[ToolCall]) -> None:
+        """The final answer and every tool call made for it."""
+        ...
+
+
+class CheckpointStore(Protocol):
+    """Agent run state per request id (Strategy: Redis by default, MongoDB, memory)."""
+
+    async def load(self, request_id: str) -> AgentState | None:
+        """The last checkpoint of the request, or None."""
+        ...
+
+    async def save(self, state: AgentState) -> bool:
+        """Store ``state`` unless a checkpoint with the same or a later ``step`` exists
+        (compare-and-set); returns whether it was stored."""
+        ...
+
+    async def delete(self, request_id: str) -> None: ...
+
+
+class ToolResultCache(Protocol):
+    """Tool results by key, with a time to live (Strategy: Redis by default, MongoDB, memory)."""
+
+    async def get(self, key: str) -> str | None: ...
+
+    async def put(self, key: str, value: str, ttl_s: int) -> None: ...
+
+
+class ChatModel(Protocol):
+    """A chat model that streams text and may ask for tool calls."""
+
+    async def complete(
+        self, messages: Sequence[Message], tools: Sequence[ToolSpec], on_delta: DeltaCallback
+    ) -> ModelReply:
+        """One round: stream text deltas through ``on_delta``; return text and tool calls."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Ports:
+    """The ports a run's tools may use. ``extras`` holds the ports of tools added later
+    (knowledge search, chain...), by name."""
+
+    prices: PricePort | None = None
+    rules: RulesPort | None = None
+    extras: Mapping[str, Any] = field(default_factory=dict)
+
+    def price_port(self) -> PricePort:
+        if self.prices is None:
+            msg = "prices are not available here"
+            raise ToolError(msg)
+        return self.prices
+
+    def rules_port(self) -> RulesPort:
+        if self.rules is None:
+            msg = "alert rules are not available here"
+            raise ToolError(msg)
+        return self.rules
+
+    def extra(self, name: str) -> Any:
+        """The extra port called ``name``; a :class:`ToolError` if it is not wired."""
+        try:
+            return self.extras[name]
+        except KeyError:
+            msg = f"{name} is not available here"
+            raise ToolError(msg) from None
