@@ -104,7 +104,17 @@ def up(
     running (ixo stack down stops it). If a component exits by itself, the others are stopped
     and ixo exits 1.
     """
-    components = [resolve(name) for name in only] if only else available()
+    settings_now = load_settings()
+    if only:
+        components = [resolve(name) for name in only]
+    else:
+        components = []
+        for component in available():
+            missing = component.requires(settings_now)
+            if missing:
+                out.note(f"{component.name}: skipped ({missing})")
+            else:
+                components.append(component)
     if not components:
         msg = "no component is available in this version"
         raise UsageError(msg)

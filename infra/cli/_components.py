@@ -22,6 +22,12 @@ if TYPE_CHECKING:
     from faststream import FastStream
 
 Runner = Callable[[Settings], None]
+Requirement = Callable[[Settings], str | None]
+"""Why a component cannot run with these settings (``ixo up`` skips it), or None."""
+
+
+def _nothing_missing(_: Settings) -> str | None:
+    return None
 
 
 @dataclass(frozen=True)
@@ -29,10 +35,21 @@ class Component:
     name: str
     summary: str
     runner: Runner | None = None
+    requires: Requirement = _nothing_missing
 
     @property
     def available(self) -> bool:
         return self.runner is not None
+
+
+def _needs_telegram(settings: Settings) -> str | None:
+    return None if settings.telegram_token.get_secret_value() else "IXO_TELEGRAM_TOKEN is not set"
+
+
+def _needs_discord(settings: Settings) -> str | None:
+    if settings.discord_token.get_secret_value() and settings.discord_public_key:
+        return None
+    return "IXO_DISCORD_TOKEN and IXO_DISCORD_PUBLIC_KEY are not set"
 
 
 def run_faststream(build: Callable[[Settings], FastStream], settings: Settings) -> None:
@@ -105,6 +122,22 @@ def _market_feed(settings: Settings) -> None:
         raise UsageError(str(exc)) from None
 
 
+def _bot(which: str) -> Runner:
+    def run(settings: Settings) -> None:
+        from bots import BotConfigError, run_discord_bot, run_telegram_bot
+        from infra.runtime import tune_gc
+
+        configure_logging(settings.log_level, json=settings.log_json)
+        tune_gc()
+        runner = run_telegram_bot if which == "telegram" else run_discord_bot
+        try:
+            asyncio.run(runner(settings))
+        except BotConfigError as exc:
+            raise CommandError(str(exc)) from None
+
+    return run
+
+
 COMPONENTS: dict[str, Component] = {
     c.name: c
     for c in (
@@ -120,8 +153,8 @@ COMPONENTS: dict[str, Component] = {
         Component("chain-listener", "follows smart-contract logs on the EVM chain"),
         Component("market-feed", "publishes market price ticks", _market_feed),
         Component("x-source", "scrapes posts from X"),
-        Component("telegram-bot", "the Telegram bot"),
-        Component("discord-bot", "the Discord bot"),
+        Component("telegram-bot", "the Telegram bot", _bot("telegram"), _needs_telegram),
+        Component("discord-bot", "the Discord bot", _bot("discord"), _needs_discord),
     )
 }
 

@@ -89,8 +89,17 @@ class RuleService:
         meta: RecordMetadata = await self._publisher.publish(event, ALERT_RULES)
         return Receipt(event, meta.topic, meta.partition, meta.offset)
 
-    async def save(self, draft: RuleDraft, *, correlation_id: str | None = None) -> Receipt:
-        """Create the rule, or update it when ``rule_id`` names a live rule of that user."""
+    async def save(
+        self,
+        draft: RuleDraft,
+        *,
+        correlation_id: str | None = None,
+        event_id: str | None = None,
+    ) -> Receipt:
+        """Create the rule, or update it when ``rule_id`` names a live rule of that user.
+
+        ``event_id`` makes a retried command publish the same event (derive it from the
+        caller's own request id, e.g. a bot's update id)."""
         rule_id = draft.rule_id or new_event_id()
         fields = draft.model_dump(exclude={"rule_id"})
         existing = await self.get(rule_id) if draft.rule_id else None
@@ -100,11 +109,18 @@ class RuleService:
         kind = AlertRuleUpdatedV1 if existing is not None else AlertRuleCreatedV1
         data = kind.model_validate({**fields, "rule_id": rule_id})
         return await self._publish(
-            CloudEvent.new(data, source=self._source, correlation_id=correlation_id)
+            CloudEvent.new(
+                data, source=self._source, correlation_id=correlation_id, event_id=event_id
+            )
         )
 
     async def delete(
-        self, rule_id: str, *, user_id: str | None = None, correlation_id: str | None = None
+        self,
+        rule_id: str,
+        *,
+        user_id: str | None = None,
+        correlation_id: str | None = None,
+        event_id: str | None = None,
     ) -> Receipt:
         rule = await self.get(rule_id)
         if rule is None or (user_id is not None and rule.user_id != user_id):
@@ -112,7 +128,9 @@ class RuleService:
             raise RuleNotFound(msg)
         data = AlertRuleDeletedV1(rule_id=rule.rule_id, user_id=rule.user_id, symbol=rule.symbol)
         return await self._publish(
-            CloudEvent.new(data, source=self._source, correlation_id=correlation_id)
+            CloudEvent.new(
+                data, source=self._source, correlation_id=correlation_id, event_id=event_id
+            )
         )
 
     async def get(self, rule_id: str) -> Rule | None:

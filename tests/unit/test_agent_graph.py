@@ -273,7 +273,7 @@ def test_endpoint_configuration() -> None:
 
 
 def test_the_public_api() -> None:
-    assert sorted(agent.__all__, key=str.casefold) == sorted(set(agent.__all__), key=str.casefold)
+    assert len(agent.__all__) == len(set(agent.__all__)), "a name is exported twice"
     for name in agent.__all__:
         assert getattr(agent, name) is not None
     public = {n for n in vars(agent) if not n.startswith("_")}

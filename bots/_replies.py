@@ -1,0 +1,102 @@
+"""The texts the bots answer with (plain text: no markup to escape on either platform)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC
+from typing import Any, Final
+
+from bots._types import AlertView, PriceView
+from consumers.projector import Rule
+from schemas import Condition, decimal_str
+
+TELEGRAM_MAX_TEXT: Final = 4096
+DISCORD_MAX_TEXT: Final = 2000
+
+_KIND_WORDS: Final = {
+    "above": "above",
+    "below": "below",
+    "crosses_above": "crosses above",
+    "crosses_below": "crosses below",
+}
+
+
+def describe_condition(condition: Condition | dict[str, Any]) -> str:
+    cond = condition if isinstance(condition, Condition) else Condition.model_validate(condition)
+    threshold = decimal_str(cond.threshold)
+    if cond.kind == "pct_change":
+        sign = "+" if cond.threshold > 0 else ""
+        return f"moves {sign}{threshold}% within {_duration(cond.window_s or 0)}"
+    return f"{_KIND_WORDS[cond.kind]} {threshold}"
+
+
+def _duration(seconds: int) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def price_text(symbol: str, price: PriceView | None) -> str:
+    if price is None:
+        return f"No price for {symbol} yet."
+    at = price.ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return f"{price.symbol}: {price.price} ({price.venue}, {at})"
+
+
+def alert_created_text(rule_id: str, symbol: str, condition: Condition) -> str:
+    return (
+        f"Alert {rule_id} set: {symbol} {describe_condition(condition)}.\n"
+        f"Remove it with /unalert {rule_id}"
+    )
+
+
+def alert_deleted_text(rule_id: str) -> str:
+    return f"Alert {rule_id} deleted."
+
+
+def no_rule_text(rule_id: str) -> str:
+    return f"You have no alert {rule_id}. /alerts lists yours."
+
+
+def alerts_text(rules: Sequence[Rule], recent: Sequence[AlertView]) -> str:
+    if not rules and not recent:
+        return "You have no alerts. Set one with /alert SYMBOL above PRICE"
+    lines = ["Your alerts:"] if rules else ["You have no alert rules."]
+    for rule in rules:
+        cond = describe_condition(rule.condition) if rule.condition else "?"
+        lines.append(f"{rule.rule_id}  {rule.symbol} {cond}")
+    if recent:
+        lines.append("Latest matches:")
+        for alert in recent:
+            at = alert.triggered_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+            lines.append(f"{at}  {alert.symbol} at {alert.price} ({alert.rule_id})")
+    return "\n".join(lines)
+
+
+def linked_text(user_id: str) -> str:
+    return f"This chat is linked to Impressox user {user_id}.\nSend /help for the commands."
+
+
+def unavailable_text() -> str:
+    return "Sorry, Impressox is briefly unavailable. Please try again in a minute."
+
+
+def busy_text() -> str:
+    return "Still working on that message..."
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """Split a long answer into messages of at most ``limit`` characters, at line breaks when
+    possible."""
+    out: list[str] = []
+    rest = text
+    while len(rest) > limit:
+        cut = rest.rfind("\n", 0, limit)
+        if cut <= 0:
+            cut = limit
+        out.append(rest[:cut])
+        rest = rest[cut:].lstrip("\n")
+    if rest:
+        out.append(rest)
+    return out

@@ -1,0 +1,253 @@
+"""The Telegram bot as `ixo run telegram-bot` runs it: the real aiogram client long-polls the
+stand-in Telegram Bot API server; real Kafka, Redis and FerretDB behind it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from faststream import FastStream
+from pydantic import SecretStr
+
+from bots import BotConfigError, delivery_event_id, rule_id_for, run_telegram_bot
+from consumers.projector.app import build_app
+from infra.kafka import EventPublisher, make_broker
+from infra.settings import Settings
+from schemas import (
+    ALERT_RULES,
+    CHAT_REQUESTS,
+    USER_LINKS,
+    ChatResponseCompletedV1,
+    CloudEvent,
+    MarketTickV1,
+)
+from tests._kafka import eventually, read_topic, wait_assigned
+from tests.standins.telegram import TelegramStandin
+
+CHAT = 7001
+
+
+@pytest.fixture
+async def telegram(topics: None) -> AsyncIterator[TelegramStandin]:
+    async with TelegramStandin() as tg:
+        yield tg
+
+
+@pytest.fixture
+def bot_settings(settings: Settings, telegram: TelegramStandin) -> Settings:
+    return settings.model_copy(
+        update={"telegram_token": SecretStr(telegram.token), "telegram_api_url": telegram.url}
+    )
+
+
+@asynccontextmanager
+async def running_bot(settings: Settings) -> AsyncIterator[None]:
+    stop, ready = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(run_telegram_bot(settings, stop=stop, ready=ready))
+    waiting = asyncio.create_task(ready.wait())
+    await asyncio.wait({task, waiting}, timeout=60, return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        waiting.cancel()
+        await task  # raises the bot's start-up error
+    assert ready.is_set(), "the Telegram bot did not become ready"
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+@asynccontextmanager
+async def running_projector(settings: Settings) -> AsyncIterator[FastStream]:
+    app = build_app(settings, ["prices", "rules"])
+    await app.start()
+    try:
+        assert app.broker is not None
+        await wait_assigned(app.broker)  # type: ignore[arg-type]
+        yield app
+    finally:
+        await app.stop()
+
+
+async def reply_to(tg: TelegramStandin, text: str, **kwargs: Any) -> tuple[int, str]:
+    """Send a message as the user; the update id and the bot's next reply in the chat."""
+    before = len(tg.texts(CHAT))
+    update = tg.push_message(text, chat_id=CHAT, **kwargs)
+    await tg.wait_for(lambda: len(tg.texts(CHAT)) > before, timeout=20)
+    return int(update["update_id"]), tg.texts(CHAT)[before]
+
+
+async def events_on(settings: Settings, topic: Any) -> list[dict[str, Any]]:
+    return [json.loads(r.value) for r in await read_topic(settings, topic)]
+
+
+async def publish(settings: Settings, *events: CloudEvent[Any]) -> None:
+    broker = make_broker(settings)
+    await broker.connect()
+    try:
+        await EventPublisher(broker, settings).publish_many(events)
+    finally:
+        await broker.stop()
+
+
+async def test_commands_become_events_and_the_user_sees_the_answers(
+    bot_settings: Settings, telegram: TelegramStandin
+) -> None:
+    tg = telegram
+    bot_id = tg.bot_id
+    async with running_projector(bot_settings), running_bot(bot_settings):
+        # /start links the Telegram account to an Impressox user.
+        update_id, answer = await reply_to(tg, "/start alice")
+        assert "linked to Impressox user alice" in answer
+        links = await events_on(bot_settings, USER_LINKS)
+        assert [e["id"] for e in links] == [delivery_event_id("telegram", f"{bot_id}:{update_id}")]
+        assert links[0]["data"] == {
+            "link_id": f"telegram:{CHAT}",
+            "platform": "telegram",
+            "platform_user_id": str(CHAT),
+            "chat_id": str(CHAT),
+            "user_id": "alice",
+        }
+
+        # /alert becomes a rule event with the id derived from the update.
+        update_id, answer = await reply_to(tg, "/alert btcusdt above 70000")
+        event_id = delivery_event_id("telegram", f"{bot_id}:{update_id}")
+        rule_id = rule_id_for(event_id)
+        assert answer.startswith(f"Alert {rule_id} set: BTCUSDT above 70000")
+        rules = await events_on(bot_settings, ALERT_RULES)
+        assert [e["type"] for e in rules] == ["ixo.alert.rule.created.v1"]
+        assert rules[0]["correlationid"] == event_id
+        assert rules[0]["data"]["rule_id"] == rule_id
+        assert rules[0]["data"]["user_id"] == "alice"
+        assert rules[0]["data"]["condition"] == {
+            "kind": "above",
+            "threshold": "70000",
+            "window_s": None,
+        }
+        assert rules[0]["data"]["channels"] == [{"kind": "telegram", "target": str(CHAT)}]
+
+        # Bad commands get a short usage message and publish nothing.
+        _, answer = await reply_to(tg, "/alert BTCUSDT sideways 5")
+        assert "'sideways' is not a condition" in answer
+        assert "Usage: /alert" in answer
+        _, answer = await reply_to(tg, "/frobnicate")
+        assert "Unknown command" in answer
+        assert len(await events_on(bot_settings, ALERT_RULES)) == 1
+
+        # /price answers from the prices projection.
+        _, answer = await reply_to(tg, "/price BTCUSDT")
+        assert answer == "No price for BTCUSDT yet."
+        tick = MarketTickV1.model_validate(
+            {
+                "symbol": "BTCUSDT",
+                "price": "64123.5",
+                "venue": "binance",
+                "ts": "2026-11-24T10:00:00Z",
+            }
+        )
+        await publish(bot_settings, CloudEvent.new(tick, source="/tests"))
+
+        async def priced() -> str | None:
+            _, text = await reply_to(tg, "/price btc/usdt")
+            return text if "64123.5" in text else None
+
+        assert await eventually(priced, timeout=20, interval=0.3) == (
+            "BTCUSDT: 64123.5 (binance, 2026-11-24 10:00:00 UTC)"
+        )
+
+        # /alerts lists the rule once projected; /unalert deletes it.
+        async def listed() -> str | None:
+            _, text = await reply_to(tg, "/alerts")
+            return text if rule_id in text else None
+
+        assert "BTCUSDT above 70000" in await eventually(listed, timeout=20, interval=0.3)
+        update_id, answer = await reply_to(tg, f"/unalert {rule_id}")
+        assert answer == f"Alert {rule_id} deleted."
+        rules = await events_on(bot_settings, ALERT_RULES)
+        assert [e["type"] for e in rules][-1] == "ixo.alert.rule.deleted.v1"
+        _, answer = await reply_to(tg, "/unalert r-doesnotexist")
+        assert "You have no alert r-doesnotexist" in answer
+
+        # Free text becomes a chat request; the agent's answer reaches the chat.
+        before = len(tg.texts(CHAT))
+        update = tg.push_message("how is BTC doing?", chat_id=CHAT)
+        request_id = delivery_event_id("telegram", f"{bot_id}:{update['update_id']}")
+
+        async def requested() -> list[dict[str, Any]]:
+            return await events_on(bot_settings, CHAT_REQUESTS)
+
+        requests = await eventually(requested, timeout=20)
+        assert [e["id"] for e in requests] == [request_id]
+        assert requests[0]["data"] == {
+            "session_id": f"telegram:{CHAT}",
+            "user_id": "alice",
+            "channel": "telegram",
+            "text": "how is BTC doing?",
+        }
+        assert len(tg.texts(CHAT)) == before  # no immediate reply to chat text
+        answer_event = CloudEvent.new(
+            ChatResponseCompletedV1(
+                session_id=f"telegram:{CHAT}", request_id=request_id, text="BTC is at 64123.5."
+            ),
+            source="/tests",
+        )
+        other_platform = CloudEvent.new(
+            ChatResponseCompletedV1(
+                session_id="discord:1", request_id="x", text="not for telegram"
+            ),
+            source="/tests",
+        )
+        assert tg.calls_of("sendChatAction")[-1].params["chat_id"] in (CHAT, str(CHAT))
+        tg.fail_retry_after(1, chat_id=CHAT)  # flood control: the bot waits and sends again
+        await publish(bot_settings, other_platform, answer_event)
+        await tg.wait_for(lambda: "BTC is at 64123.5." in tg.texts(CHAT), timeout=20)
+        assert [c.status for c in tg.calls_of("sendMessage")][-2:] == [429, 200]
+        assert "not for telegram" not in tg.texts()
+        # A redelivered answer is not sent twice.
+        await publish(bot_settings, answer_event)
+        await asyncio.sleep(1.0)
+        assert tg.texts(CHAT).count("BTC is at 64123.5.") == 1
+
+
+async def test_a_refused_token_stops_the_bot_with_a_clear_error(
+    bot_settings: Settings,
+) -> None:
+    wrong = bot_settings.model_copy(update={"telegram_token": SecretStr("999:wrong-token")})
+    with pytest.raises(BotConfigError, match="401 Unauthorized"):
+        await asyncio.wait_for(run_telegram_bot(wrong, stop=asyncio.Event()), 30)
+
+
+async def test_an_update_delivered_twice_publishes_once(
+    bot_settings: Settings, telegram: TelegramStandin
+) -> None:
+    """A restart during long polling: Telegram hands the same updates to the new process."""
+    tg = telegram
+    alert = tg.push_message("/alert ethusdt pct -5 4h", chat_id=CHAT, update_id=500)
+    chat = tg.push_message("what about ETH?", chat_id=CHAT, update_id=501)
+    async with running_bot(bot_settings):
+        await tg.wait_for(lambda: len(tg.texts(CHAT)) == 1, timeout=20)
+
+        async def requested() -> list[Any]:
+            return await read_topic(bot_settings, CHAT_REQUESTS)
+
+        await eventually(requested, timeout=20)
+    first_reply = tg.texts(CHAT)[0]
+    rule_id = rule_id_for(delivery_event_id("telegram", f"{tg.bot_id}:500"))
+    assert first_reply.startswith(f"Alert {rule_id} set: ETHUSDT moves -5% within 4h")
+
+    # The same updates again (their confirmation was lost), to a new bot process.
+    tg.push_update(alert)
+    tg.push_update(chat)
+    async with running_bot(bot_settings):
+        await tg.wait_for(lambda: len(tg.texts(CHAT)) == 2, timeout=20)
+    assert tg.texts(CHAT) == [first_reply, first_reply]  # the stored reply, sent again
+    rules = await events_on(bot_settings, ALERT_RULES)
+    assert [e["data"]["rule_id"] for e in rules] == [rule_id]
+    requests = await events_on(bot_settings, CHAT_REQUESTS)
+    assert [e["id"] for e in requests] == [delivery_event_id("telegram", f"{tg.bot_id}:501")]
+    # Stopping confirmed every processed update.
+    assert tg.calls_of("getUpdates")[-1].params.get("offset") in ("502", 502)
