@@ -25,7 +25,7 @@ from infra.kafka import Delivery, EventPublisher, make_broker, offsets_consumer
 from infra.mongo import init_read_models, mongo_client
 from infra.settings import Settings
 from schemas import MARKET_TICKS, CloudEvent, MarketTickV1, codec_for
-from tests._kafka import eventually, read_topic, wait_assigned
+from tests._kafka import eventually, group_caught_up, read_topic, wait_assigned
 
 T0 = datetime(2026, 11, 24, tzinfo=UTC)
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "DOGEUSDT", "XRPUSDT")
@@ -101,22 +101,7 @@ async def running(app: FastStream) -> FastStream:
 
 async def caught_up(settings: Settings) -> bool:
     """The projector's group has committed every record of the ticks topic."""
-    topic = MARKET_TICKS.full_name(settings.topic_prefix)
-    group = settings.group(GROUP_PREFIX + "prices")
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, group_id=group, enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        tps = [TopicPartition(topic, p) for p in range(MARKET_TICKS.partitions)]
-        end = await consumer.end_offsets(tps)
-        for tp in tps:
-            committed = await consumer.committed(tp)
-            if end[tp] and (committed or 0) < end[tp]:
-                return False
-        return True
-    finally:
-        await consumer.stop()
+    return await group_caught_up(settings, MARKET_TICKS, GROUP_PREFIX + "prices")
 
 
 async def test_store_apply_is_idempotent_and_order_independent(
