@@ -8,12 +8,18 @@ from beanie import Document
 
 from consumers.projector._alerts import Alert, AlertsProjection
 from consumers.projector._conversations import Conversation, ConversationsProjection
+from consumers.projector._deliveries import (
+    DeliveriesProjection,
+    NotificationDelivery,
+    delivery_id,
+)
 from consumers.projector._documents import to_document
 from consumers.projector._prices import Price, PricesProjection, price_row
 from consumers.projector._replay import ReplayResult, replay
 from consumers.projector._rows import Positioned, Projection, Row, newest, order_key
 from consumers.projector._rules import Rule, RulesProjection
 from consumers.projector._store import WATERMARKS, ProjectionStore
+from consumers.projector._subscriptions import Subscription, SubscriptionsProjection
 
 PROJECTIONS: dict[str, Projection] = {
     p.name: p
@@ -22,11 +28,20 @@ PROJECTIONS: dict[str, Projection] = {
         RulesProjection(),
         AlertsProjection(),
         ConversationsProjection(),
+        DeliveriesProjection(),
+        SubscriptionsProjection(),
     )
 }
 """Every projection the projector runs, by name (the names ``ixo replay`` takes)."""
 
-READ_MODELS: tuple[type[Document], ...] = (Price, Rule, Alert, Conversation)
+READ_MODELS: tuple[type[Document], ...] = (
+    Price,
+    Rule,
+    Alert,
+    Conversation,
+    NotificationDelivery,
+    Subscription,
+)
 """Every Beanie document the projector writes."""
 
 __all__ = [
@@ -37,6 +52,8 @@ __all__ = [
     "AlertsProjection",
     "Conversation",
     "ConversationsProjection",
+    "DeliveriesProjection",
+    "NotificationDelivery",
     "Positioned",
     "Price",
     "PricesProjection",
@@ -46,6 +63,9 @@ __all__ = [
     "Row",
     "Rule",
     "RulesProjection",
+    "Subscription",
+    "SubscriptionsProjection",
+    "delivery_id",
     "newest",
     "order_key",
     "price_row",

@@ -72,6 +72,12 @@ def _projector(settings: Settings) -> None:
     run_faststream(build_app, settings)
 
 
+def _notifier(settings: Settings) -> None:
+    from consumers.notifier.app import build_app
+
+    run_faststream(build_app, settings)
+
+
 def _orchestrator(settings: Settings) -> None:
     from consumers.orchestrator.app import build_app
 
@@ -147,7 +153,9 @@ COMPONENTS: dict[str, Component] = {
         Component("projector", "folds events into the MongoDB read models", _projector),
         Component("rule-engine", "matches price ticks against alert rules"),
         Component("orchestrator", "runs the LLM agent for chat requests", _orchestrator),
-        Component("notifier", "delivers alert matches to Telegram, Discord and webhooks"),
+        Component(
+            "notifier", "delivers alert matches to Telegram, Discord and webhooks", _notifier
+        ),
         Component("scheduler", "emits scheduled events"),
         Component("embedder", "chunks and embeds documents into Qdrant"),
         Component("chain-listener", "follows smart-contract logs on the EVM chain"),

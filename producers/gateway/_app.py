@@ -29,6 +29,7 @@ from producers.gateway._streams import (
     parse_last_event_id,
     stream_records,
 )
+from producers.gateway._subscriptions import subscriptions_router
 from producers.rules import RuleDraft, RuleNotFound, RuleService
 from schemas import (
     CATALOGUE,
@@ -101,6 +102,7 @@ def create_app(settings: Settings) -> FastAPI:
     _events_and_rules(app, gw)
     _read_models(app, gw)
     _chat_and_streams(app, gw)
+    app.include_router(subscriptions_router(gw.publisher, source=SOURCE))
     return app
 
 

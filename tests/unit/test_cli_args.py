@@ -134,10 +134,10 @@ def test_publish_of_a_valid_event_tries_kafka_and_fails_with_one_line() -> None:
         (["tail", "ixo.market.ticks", "--limit", "0"], "--limit"),
         (["tail"], "Missing argument 'TOPIC'"),
         (["run", "nope"], "unknown component 'nope'"),
-        (["run", "notifier"], "component 'notifier' is not available yet in this version"),
+        (["run", "embedder"], "component 'embedder' is not available yet in this version"),
         (
             ["replay", "nope"],
-            "unknown projection 'nope' (known: prices, rules, alerts, conversations)",
+            "unknown projection 'nope' (known: prices, rules, alerts, conversations, deliveries",
         ),
         (["replay", "prices", "--from-beginning", "--since", "1h"], "exclude each other"),
         (["dlq", "show", "ixo.nope"], "unknown topic"),
@@ -152,7 +152,7 @@ def test_bad_usage_is_one_line_and_exit_2(args: list[str], fragment: str) -> Non
 
 
 def test_unimplemented_components_list_the_available_ones() -> None:
-    _, _, err = ixo("run", "notifier")
+    _, _, err = ixo("run", "embedder")
     names = ", ".join(c.name for c in COMPONENTS.values() if c.available)
     assert "projector" in names
     assert f"(available: {names})" in err

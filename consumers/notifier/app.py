@@ -1,0 +1,198 @@
+"""FastStream wiring of the notifier: ``build_app(settings)``; ``ixo run notifier`` runs it.
+
+Consumer groups (prefixed): ``ixo.notifier.rules`` and ``ixo.notifier.subscriptions`` fold the
+compacted topics into the Redis directory; ``ixo.notifier.alerts`` delivers alerts to their
+rules' channels; ``ixo.notifier.webhooks.<topic>`` delivers each subscribable topic's events
+to subscriptions. A background task resumes parked deliveries (long rate-limit or retry waits)
+when due. Any number of notifier processes share the work (all state is in Redis).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from aiokafka.errors import KafkaError
+from faststream import FastStream
+from redis.asyncio import BlockingConnectionPool, Redis
+
+from consumers.notifier._discord import DiscordSender
+from consumers.notifier._notifier import Notifier, NotifierConfig
+from consumers.notifier._redis import (
+    RedisDirectory,
+    RedisLedger,
+    RedisParking,
+    RedisRateLimiter,
+)
+from consumers.notifier._telegram import TelegramSender, telegram_bot
+from consumers.notifier._types import Sender
+from consumers.notifier._webhook import WebhookSender, webhook_client
+from infra.kafka import Delivery, EventPublisher, make_broker, subscribe
+from infra.settings import Settings
+from schemas import ALERT_MATCHES, ALERT_RULES, NOTIFY_DELIVERIES, NOTIFY_SUBSCRIPTIONS, AnyEvent
+from schemas import TransientError as _TransientError
+
+log = logging.getLogger(__name__)
+
+GROUP_RULES = "ixo.notifier.rules"
+GROUP_SUBSCRIPTIONS = "ixo.notifier.subscriptions"
+GROUP_ALERTS = "ixo.notifier.alerts"
+GROUP_WEBHOOKS = "ixo.notifier.webhooks."
+REDIS_TIMEOUT_S = 10.0
+REDIS_CONNECTIONS = 32
+
+
+def key_prefix(settings: Settings) -> str:
+    """The Redis key prefix of the notifier's state (the deployment's topic prefix included)."""
+    return f"{settings.topic_prefix}ixo:notify:"
+
+
+def redis_client(settings: Settings, *, connections: int = REDIS_CONNECTIONS) -> Redis:
+    """A client whose pool makes callers wait for a connection (a batch runs hundreds of
+    deliveries at once; a plain pool would fail them with "Too many connections")."""
+    pool = BlockingConnectionPool.from_url(
+        settings.redis_url,
+        max_connections=connections,
+        timeout=REDIS_TIMEOUT_S,
+        socket_timeout=REDIS_TIMEOUT_S,
+        socket_connect_timeout=REDIS_TIMEOUT_S,
+    )
+    return Redis(connection_pool=pool)
+
+
+class KafkaOutcomeSink:
+    """Publishes outcome events on ``ixo.notify.deliveries`` and waits for the broker's ack."""
+
+    def __init__(self, publisher: EventPublisher) -> None:
+        self._publisher = publisher
+
+    async def publish(self, event: AnyEvent) -> None:
+        try:
+            await self._publisher.publish(event, NOTIFY_DELIVERIES)
+        except KafkaError as exc:
+            msg = f"cannot publish a notification outcome: {exc}"
+            raise _TransientError(msg) from None
+
+
+def build_notifier(
+    settings: Settings, publisher: EventPublisher, client: Redis, config: NotifierConfig
+) -> Notifier:
+    """The notifier core on the Redis adapters and the Kafka sink (no channel senders yet)."""
+    prefix = key_prefix(settings)
+    return Notifier(
+        senders={},
+        ledger=RedisLedger(client, prefix, lease_s=config.lease_s, ttl_s=config.dedupe_ttl_s),
+        limiter=RedisRateLimiter(client, prefix),
+        directory=RedisDirectory(client, prefix),
+        sink=KafkaOutcomeSink(publisher),
+        parking=RedisParking(client, prefix, ttl_s=config.dedupe_ttl_s, hide_s=config.lease_s * 2),
+        config=config,
+    )
+
+
+async def open_senders(
+    settings: Settings, config: NotifierConfig
+) -> tuple[dict[str, Sender], list[TelegramSender | DiscordSender | WebhookSender]]:
+    """The channel senders the settings allow (webhooks always; Telegram and Discord when their
+    tokens are set), and what to close at shutdown."""
+    senders: dict[str, Sender] = {}
+    webhook = WebhookSender(
+        webhook_client(timeout_s=config.send_timeout_s, connections=config.concurrency)
+    )
+    senders["webhook"] = webhook
+    opened: list[TelegramSender | DiscordSender | WebhookSender] = [webhook]
+    telegram_token = settings.telegram_token.get_secret_value()
+    if telegram_token:
+        telegram = TelegramSender(
+            telegram_bot(telegram_token, settings.telegram_api_url),
+            timeout_s=config.send_timeout_s,
+        )
+        senders["telegram"] = telegram
+        opened.append(telegram)
+    else:
+        log.warning("IXO_TELEGRAM_TOKEN is not set: Telegram deliveries will fail")
+    discord_token = settings.discord_token.get_secret_value()
+    if discord_token:
+        discord = DiscordSender(
+            discord_token, settings.discord_api_url, timeout_s=config.send_timeout_s
+        )
+        await discord.start()
+        senders["discord"] = discord
+        opened.append(discord)
+    else:
+        log.warning("IXO_DISCORD_TOKEN is not set: Discord deliveries will fail")
+    return senders, opened
+
+
+def build_app(settings: Settings, config: NotifierConfig | None = None) -> FastStream:
+    """The notifier app. Telegram and Discord are used when their tokens are set (deliveries to
+    an unconfigured kind fail permanently, saying so); webhooks always."""
+    config = config or NotifierConfig()
+    broker = make_broker(settings, client_id="ixo-notifier")
+    client = redis_client(settings)
+    notifier = build_notifier(settings, EventPublisher(broker, settings), client, config)
+    closers: list[TelegramSender | DiscordSender | WebhookSender] = []
+    background: list[asyncio.Task[None]] = []
+
+    async def on_rules(batch: Sequence[Delivery]) -> None:
+        await notifier.on_rules(batch)
+
+    async def on_subscriptions(batch: Sequence[Delivery]) -> None:
+        await notifier.on_subscriptions(batch)
+
+    async def on_alerts(batch: Sequence[Delivery]) -> None:
+        await notifier.on_alerts(batch)
+
+    async def on_events(batch: Sequence[Delivery]) -> None:
+        await notifier.on_events(batch)
+
+    subscribe(broker, settings, ALERT_RULES, group=GROUP_RULES, handler=on_rules)
+    subscribe(
+        broker, settings, NOTIFY_SUBSCRIPTIONS, group=GROUP_SUBSCRIPTIONS, handler=on_subscriptions
+    )
+    subscribe(
+        broker,
+        settings,
+        ALERT_MATCHES,
+        group=GROUP_ALERTS,
+        handler=on_alerts,
+        max_records=config.max_records,
+    )
+    for topic in config.webhook_topics:
+        subscribe(
+            broker,
+            settings,
+            topic,
+            group=GROUP_WEBHOOKS + topic.name,
+            handler=on_events,
+            max_records=config.max_records,
+        )
+    app = FastStream(broker)
+
+    @app.on_startup
+    async def _senders() -> None:
+        senders, opened = await open_senders(settings, config)
+        closers.extend(opened)
+        notifier.senders.update(senders)
+
+    @app.after_startup
+    async def _resume_parked() -> None:
+        background.append(asyncio.create_task(notifier.run_parked()))
+
+    @app.on_shutdown
+    async def _stop_resuming() -> None:
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        background.clear()
+        await notifier.stop_resuming()
+
+    @app.after_shutdown
+    async def _close() -> None:
+        for sender in closers:
+            await sender.close()
+        closers.clear()
+        await client.aclose()
+
+    return app

@@ -1,0 +1,225 @@
+"""Webhook subscriptions end to end: the gateway routes publish them, the projection lists them
+(never with secrets), the notifier delivers signed events to them and stops after a delete."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from faststream import FastStream
+from redis.asyncio import Redis
+
+from consumers.notifier import RedisDirectory, verify
+from consumers.notifier.app import build_app, key_prefix
+from consumers.projector._store import ProjectionStore
+from consumers.projector._subscriptions import Subscription, SubscriptionsProjection
+from infra.kafka import Delivery, EventPublisher, make_broker, subscribe
+from infra.mongo import init_read_models, mongo_client
+from infra.settings import Settings
+from producers.gateway._subscriptions import subscriptions_router
+from schemas import NOTIFY_SUBSCRIPTIONS, NotificationDeliveredV1
+from tests._kafka import eventually, read_topic
+from tests.integration.test_notify_delivery import (
+    FAST,
+    WebhookReceiver,
+    alert_event,
+    discord,
+    free_port,
+    notify_settings,
+    outcome_count,
+    outcomes,
+    publisher,
+    receiver,
+    redis,
+    rule_event,
+    running,
+    serve,
+    telegram,
+)
+
+__all__ = ["discord", "notify_settings", "publisher", "receiver", "redis", "telegram"]
+
+
+def gateway_app(settings: Settings) -> FastAPI:
+    """The subscription routes as the gateway mounts them, with the lifespan they need."""
+    broker = make_broker(settings, client_id="ixo-test-gateway")
+    client = mongo_client(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await init_read_models(settings, client, documents=[Subscription])
+        await broker.connect()
+        try:
+            yield
+        finally:
+            await broker.stop()
+            await client.close()
+
+    app = FastAPI(lifespan=lifespan)
+    app.include_router(subscriptions_router(EventPublisher(broker, settings)))
+    return app
+
+
+def projector_app(settings: Settings) -> FastStream:
+    """The projector's wiring, for the subscriptions projection only."""
+    broker = make_broker(settings, client_id="ixo-test-projector")
+    holder: dict[str, ProjectionStore] = {}
+
+    async def handle(batch: Sequence[Delivery]) -> None:
+        await holder["store"].apply(SubscriptionsProjection(), batch, topic=batch[0].topic)
+
+    subscribe(broker, settings, NOTIFY_SUBSCRIPTIONS, group="ixo.projector.subs", handler=handle)
+    app = FastStream(broker)
+
+    @app.on_startup
+    async def _connect() -> None:
+        holder["store"] = ProjectionStore(
+            await init_read_models(settings, documents=[Subscription])
+        )
+
+    return app
+
+
+async def test_subscriptions_are_created_listed_delivered_and_deleted(
+    notify_settings: Settings,
+    publisher: EventPublisher,
+    receiver: WebhookReceiver,
+    redis: Redis,
+) -> None:
+    settings = notify_settings
+    port = free_port()
+    async with (
+        serve(gateway_app(settings), port),
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http,
+        running(projector_app(settings)),
+        running(build_app(settings, FAST)),
+    ):
+        # Bad bodies: 422 naming the field, nothing published.
+        bad: list[tuple[dict[str, Any], str]] = [
+            (
+                {"owner": "alice", "url": receiver.url("a"), "event_types": ["ixo.x.v1"]},
+                "event_types",
+            ),
+            (
+                {"owner": "alice", "url": "not a url", "event_types": ["ixo.alert.triggered.v1"]},
+                "url",
+            ),
+            ({"owner": "alice", "url": receiver.url("a"), "event_types": []}, "event_types"),
+            (
+                {
+                    "owner": "alice",
+                    "url": receiver.url("a"),
+                    "event_types": ["ixo.alert.triggered.v1"],
+                    "secret": "short",
+                },
+                "secret",
+            ),
+            (
+                {
+                    "owner": "a b",
+                    "url": receiver.url("a"),
+                    "event_types": ["ixo.alert.triggered.v1"],
+                },
+                "owner",
+            ),
+        ]
+        for body, field in bad:
+            response = await http.post("/v1/subscriptions", json=body)
+            assert response.status_code == 422, (body, response.text)
+            assert response.json()["detail"][0]["loc"][:2] == ["body", field], response.text
+        assert await read_topic(settings, NOTIFY_SUBSCRIPTIONS) == []
+
+        # Create two: one with a generated secret, one with the caller's.
+        made = await http.post(
+            "/v1/subscriptions",
+            json={
+                "owner": "alice",
+                "url": receiver.url("a"),
+                "event_types": ["ixo.alert.triggered.v1"],
+            },
+        )
+        assert made.status_code == 202, made.text
+        first = made.json()
+        assert first["secret"].startswith("ixosec_")
+        assert first["topic"] == NOTIFY_SUBSCRIPTIONS.full_name(settings.topic_prefix)
+        own_secret = "my-own-secret-0123456789"
+        made = await http.post(
+            "/v1/subscriptions",
+            json={
+                "owner": "alice",
+                "url": receiver.url("b"),
+                "event_types": ["ixo.alert.triggered.v1"],
+                "secret": own_secret,
+            },
+        )
+        assert made.status_code == 202, made.text
+        second = made.json()
+        assert second["secret"] == own_secret
+        receiver.secrets["a"], receiver.secrets["b"] = first["secret"], own_secret
+
+        async def listed() -> list[dict[str, Any]] | None:
+            found = (await http.get("/v1/subscriptions", params={"owner": "alice"})).json()
+            return found if len(found) == 2 else None
+
+        views = await eventually(listed)
+        assert {v["subscription_id"] for v in views} == {
+            first["subscription_id"],
+            second["subscription_id"],
+        }
+        assert "secret" not in json.dumps(views)
+        assert (await http.get("/v1/subscriptions", params={"owner": "bob"})).json() == []
+        assert (await http.get("/v1/subscriptions")).status_code == 422
+
+        directory = RedisDirectory(redis, key_prefix(settings))
+
+        async def known(n: int) -> bool:
+            return len(await directory.subscriptions_for({"ixo.alert.triggered.v1"})) == n
+
+        await eventually(lambda: known(2))
+
+        # Alice's alert reaches both of her hooks, signed; Bob's reaches neither.
+        alice = rule_event([])  # no channels of its own: only the subscriptions deliver
+        alert = alert_event(alice)
+        await publisher.publish(alert_event(rule_event([], user_id="bob")))
+        await publisher.publish(alert)
+        await outcome_count(settings, 2)
+        assert sorted(r.path for r in receiver.received) == ["a", "b"]
+        assert all(r.valid and r.event_id == alert.id for r in receiver.received)
+        delivered = await outcomes(settings)
+        assert {e.data.channel.target for e in delivered} == {receiver.url("a"), receiver.url("b")}
+        assert all(isinstance(e.data, NotificationDeliveredV1) for e in delivered)
+        assert {e.data.match_id for e in delivered} == {alert.data.match_id}
+
+        # A tampered body (or a wrong secret) does not verify: the receiver refuses it.
+        got = receiver.received[0]
+        tampered = got.body.replace(b"70100.5", b"1.5")
+        assert verify(receiver.secrets[got.path], got.body, got.signature)
+        assert not verify(receiver.secrets[got.path], tampered, got.signature)
+        async with httpx.AsyncClient() as outsider:
+            forged = await outsider.post(
+                receiver.url(got.path),
+                content=tampered,
+                headers={"x-ixo-signature": got.signature, "x-ixo-event-id": got.event_id},
+            )
+        assert forged.status_code == 401
+
+        # Delete one: 202, then it is gone from the list and gets nothing more.
+        gone = await http.delete(f"/v1/subscriptions/{first['subscription_id']}")
+        assert gone.status_code == 202, gone.text
+        assert (await http.delete("/v1/subscriptions/nope")).status_code == 404
+        await eventually(lambda: known(1))
+
+        async def one_left() -> bool:
+            found = (await http.get("/v1/subscriptions", params={"owner": "alice"})).json()
+            return [v["subscription_id"] for v in found] == [second["subscription_id"]]
+
+        await eventually(one_left)
+        later = alert_event(alice)
+        await publisher.publish(later)
+        await outcome_count(settings, 3)
+    assert [r.path for r in receiver.received if r.event_id == later.id] == ["b"]
+    assert len(await outcomes(settings)) == 3
