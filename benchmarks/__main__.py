@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHMARKS = ("backbone", "gateway", "agent", "notify")
+BENCHMARKS = ("backbone", "gateway", "agent", "notify", "rules")
 
 
 def main() -> int:

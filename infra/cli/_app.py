@@ -15,6 +15,7 @@ from infra.cli._cmd_dlq import dlq_app
 from infra.cli._cmd_replay import replay, schemas_app
 from infra.cli._cmd_rules import rules_app
 from infra.cli._cmd_run import run, up
+from infra.cli._cmd_schedules import schedules_app
 from infra.cli._cmd_stack import stack_app
 from infra.cli._cmd_topics import lag, publish, tail, topics
 from infra.cli._errors import EXIT_INTERRUPTED, EXIT_OK, describe
@@ -122,6 +123,7 @@ app.command()(lag)
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(rules_app, name="rules")
+app.add_typer(schedules_app, name="schedules")
 
 
 def main() -> None:

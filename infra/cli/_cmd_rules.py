@@ -181,3 +181,75 @@ def rules_rm(
 
     receipt = asyncio.run(_with_service(settings, work, need_read_models=True))
     _print_receipt(receipt, json_)
+
+
+@rules_app.command("backtest")
+def rules_backtest(
+    since: Annotated[
+        str, typer.Option("--since", help="from (ISO time or a duration ago: 2h, 1d)")
+    ],
+    symbol: Annotated[str | None, typer.Argument(help="a draft rule's symbol")] = None,
+    kind: Annotated[str | None, typer.Argument(help="the draft's condition kind")] = None,
+    threshold: Annotated[str | None, typer.Argument(help="the draft's threshold")] = None,
+    rule_id: Annotated[
+        str | None, typer.Option("--id", help="backtest this saved rule", show_default=False)
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="to (default: now)", show_default=False)
+    ] = None,
+    window: Annotated[int | None, typer.Option("--window", help="pct_change window (s)")] = None,
+    cooldown: Annotated[int, typer.Option("--cooldown", help="seconds between firings")] = 0,
+    repeat: Annotated[bool, typer.Option("--repeat", help="re-arm after moving back")] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """When a rule (saved with --id, or a draft) would have fired over the tick history, and
+    why; the live engine's matching code, nothing published."""
+    from consumers.rule_engine.app import backtest_history, saved_rule
+    from infra.cli._times import parse_since
+    from schemas import AlertRuleCreatedV1
+
+    start = parse_since(since)
+    end = parse_since(until) if until else None
+    settings = load_settings()
+    if rule_id is not None:
+        if symbol is not None:
+            msg = "give either --id RULE_ID or a draft (SYMBOL KIND THRESHOLD), not both"
+            raise UsageError(msg)
+        spec = asyncio.run(saved_rule(settings, rule_id))
+        if spec is None:
+            msg = f"no saved rule {rule_id} (the rule engine has not seen it, or it was deleted)"
+            raise UsageError(msg)
+        rule: Any = spec
+    else:
+        if symbol is None or kind is None or threshold is None:
+            msg = "give --id RULE_ID or a draft rule: SYMBOL KIND THRESHOLD"
+            raise UsageError(msg)
+        draft = parse_draft(
+            {
+                "user_id": "backtest",
+                "symbol": symbol.upper(),
+                "condition": {"kind": kind, "threshold": threshold, "window_s": window},
+                "cooldown_s": cooldown,
+                "repeat": repeat,
+            }
+        )
+        rule = AlertRuleCreatedV1.model_validate(
+            {**draft.model_dump(exclude={"rule_id"}), "rule_id": "draft"}
+        )
+    matches = asyncio.run(backtest_history(settings, rule, since=start, until=end))
+    if json_:
+        out.emit_json([m.model_dump(mode="json") for m in matches])
+        return
+    out.table(
+        ["when", "price", "tick", "why"],
+        [
+            [
+                m.alert.triggered_at.isoformat(),
+                m.alert.price,
+                f"{m.alert.tick_partition}@{m.alert.tick_offset}",
+                m.reason,
+            ]
+            for m in matches
+        ],
+    )
+    out.note(f"{len(matches)} match(es)")

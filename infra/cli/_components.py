@@ -72,6 +72,18 @@ def _projector(settings: Settings) -> None:
     run_faststream(build_app, settings)
 
 
+def _rule_engine(settings: Settings) -> None:
+    from consumers.rule_engine.app import build_app
+
+    run_faststream(build_app, settings)
+
+
+def _scheduler(settings: Settings) -> None:
+    from consumers.scheduler.app import build_app
+
+    run_faststream(build_app, settings)
+
+
 def _notifier(settings: Settings) -> None:
     from consumers.notifier.app import build_app
 
@@ -151,12 +163,12 @@ COMPONENTS: dict[str, Component] = {
             "gateway", "web gateway (FastAPI): events, chat, rules, topics over HTTP", _gateway
         ),
         Component("projector", "folds events into the MongoDB read models", _projector),
-        Component("rule-engine", "matches price ticks against alert rules"),
+        Component("rule-engine", "matches price ticks against alert rules", _rule_engine),
         Component("orchestrator", "runs the LLM agent for chat requests", _orchestrator),
         Component(
             "notifier", "delivers alert matches to Telegram, Discord and webhooks", _notifier
         ),
-        Component("scheduler", "emits scheduled events"),
+        Component("scheduler", "emits scheduled events", _scheduler),
         Component("embedder", "chunks and embeds documents into Qdrant"),
         Component("chain-listener", "follows smart-contract logs on the EVM chain"),
         Component("market-feed", "publishes market price ticks", _market_feed),

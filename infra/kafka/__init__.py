@@ -17,9 +17,10 @@ from infra.kafka._consumer import (
     RetryPolicy,
     subscribe,
 )
-from infra.kafka._publisher import EventPublisher, record_headers
+from infra.kafka._publisher import CLOUDEVENTS_CONTENT_TYPE, EventPublisher, record_headers
 
 __all__ = [
+    "CLOUDEVENTS_CONTENT_TYPE",
     "BatchHandler",
     "DeadLetters",
     "Delivery",

@@ -15,7 +15,7 @@ from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Res
 from fastapi.responses import JSONResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from pymongo import AsyncMongoClient
 
 from consumers.projector import Alert, Price, Rule
@@ -23,6 +23,7 @@ from infra.kafka import EventPublisher, describe_topics, make_broker
 from infra.mongo import init_read_models, mongo_client
 from infra.settings import Settings
 from producers.gateway._metrics import PUBLISHED, REGISTRY, REJECTED, MetricsMiddleware
+from producers.gateway._schedules import schedules_router
 from producers.gateway._streams import (
     StreamRecord,
     default_since,
@@ -36,6 +37,7 @@ from schemas import (
     CHAT_MAX_TEXT,
     CHAT_REQUESTS,
     CHAT_RESPONSES,
+    AlertRuleCreatedV1,
     ChatChannel,
     ChatMessageReceivedV1,
     CloudEvent,
@@ -103,6 +105,7 @@ def create_app(settings: Settings) -> FastAPI:
     _read_models(app, gw)
     _chat_and_streams(app, gw)
     app.include_router(subscriptions_router(gw.publisher, source=SOURCE))
+    app.include_router(schedules_router(gw.publisher, source=SOURCE))
     return app
 
 
@@ -178,6 +181,25 @@ def _events_and_rules(app: FastAPI, gw: _Gateway) -> None:
         PUBLISHED.labels(receipt.topic).inc()
         return receipt.as_dict()
 
+    @app.post("/v1/rules/backtest", tags=["rules"])
+    async def backtest_rule(body: BacktestRequest) -> dict[str, Any]:
+        """When a saved rule (``rule_id``) or a draft (``rule``) would have fired over the tick
+        history between ``since`` and ``until``, and why (the live engine's matching code;
+        nothing is published)."""
+        from consumers.rule_engine.app import backtest_history, saved_rule
+
+        rule: Any
+        if body.rule_id is not None:
+            rule = await saved_rule(gw.settings, body.rule_id)
+            if rule is None:
+                raise HTTPException(status_code=404, detail=f"no saved rule {body.rule_id}")
+        else:
+            assert body.rule is not None
+            fields = body.rule.model_dump(exclude={"rule_id"})
+            rule = AlertRuleCreatedV1.model_validate({**fields, "rule_id": "draft"})
+        matches = await backtest_history(gw.settings, rule, since=body.since, until=body.until)
+        return {"count": len(matches), "matches": [m.model_dump(mode="json") for m in matches]}
+
     @app.get("/v1/rules", tags=["rules"])
     async def get_rules(user_id: Annotated[str, Query(min_length=1)]) -> list[dict[str, Any]]:
         return [_rule_view(r) for r in await rules.list(user_id)]
@@ -245,6 +267,24 @@ def _peek_type(raw: bytes) -> Any:
 def _rule_view(rule: Rule) -> dict[str, Any]:
     view: dict[str, Any] = rule.model_dump(mode="json", exclude={"order", "id", "deleted"})
     return view
+
+
+class BacktestRequest(BaseModel):
+    """A saved rule (``rule_id``) or a draft (``rule``) and the time range of ticks to use."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rule_id: Id | None = None
+    rule: RuleDraft | None = None
+    since: AwareDatetime
+    until: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> BacktestRequest:
+        if (self.rule_id is None) == (self.rule is None):
+            msg = "give exactly one of rule_id (a saved rule) or rule (a draft)"
+            raise ValueError(msg)
+        return self
 
 
 class ChatRequest(BaseModel):
