@@ -18,6 +18,7 @@ from consumers.projector._prices import Price, PricesProjection, price_row
 from consumers.projector._replay import ReplayResult, replay
 from consumers.projector._rows import Positioned, Projection, Row, newest, order_key
 from consumers.projector._rules import Rule, RulesProjection
+from consumers.projector._schedules import Schedule, SchedulesProjection
 from consumers.projector._store import WATERMARKS, ProjectionStore
 from consumers.projector._subscriptions import Subscription, SubscriptionsProjection
 
@@ -30,6 +31,7 @@ PROJECTIONS: dict[str, Projection] = {
         ConversationsProjection(),
         DeliveriesProjection(),
         SubscriptionsProjection(),
+        SchedulesProjection(),
     )
 }
 """Every projection the projector runs, by name (the names ``ixo replay`` takes)."""
@@ -41,6 +43,7 @@ READ_MODELS: tuple[type[Document], ...] = (
     Conversation,
     NotificationDelivery,
     Subscription,
+    Schedule,
 )
 """Every Beanie document the projector writes."""
 
@@ -63,6 +66,8 @@ __all__ = [
     "Row",
     "Rule",
     "RulesProjection",
+    "Schedule",
+    "SchedulesProjection",
     "Subscription",
     "SubscriptionsProjection",
     "delivery_id",

@@ -1,0 +1,234 @@
+"""Schedules through the gateway's ``/v1/schedules`` routes and ``ixo schedules``, on real
+Kafka and FerretDB: good input becomes ``ixo.schedule.*`` events and shows up in listings
+(from the ``schedules`` projection); bad input is refused naming the field, and nothing is
+published."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+import httpx
+import pytest
+from beanie import Document
+from fastapi import FastAPI
+from faststream import FastStream
+
+from consumers.projector import READ_MODELS, ProjectionStore
+from consumers.projector._schedules import Schedule, SchedulesProjection
+from infra.kafka import Delivery, EventPublisher, make_broker, subscribe
+from infra.mongo import init_read_models, mongo_client
+from infra.settings import Settings
+from producers.gateway._schedules import schedules_router
+from schemas import SCHEDULES
+from tests._kafka import eventually, read_topic, wait_assigned
+
+DOCUMENTS: list[type[Document]] = list(dict.fromkeys([*READ_MODELS, Schedule]))
+
+# `ixo` with the schedules sub-app (registered here if infra.cli._app does not have it yet).
+IXO = """
+from infra.cli import _app
+from infra.cli._cmd_schedules import schedules_app
+if "schedules" not in {g.name for g in _app.app.registered_groups}:
+    _app.app.add_typer(schedules_app, name="schedules")
+_app.main()
+"""
+
+
+def ixo(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", IXO, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@asynccontextmanager
+async def projector(settings: Settings) -> AsyncIterator[None]:
+    """The projector's ``schedules`` projection, consuming ``ixo.schedules``."""
+    broker = make_broker(settings, client_id="test-projector")
+    holder: dict[str, ProjectionStore] = {}
+
+    async def handle(batch: Sequence[Delivery]) -> None:
+        await holder["store"].apply(SchedulesProjection(), batch, topic=batch[0].topic)
+
+    subscribe(broker, settings, SCHEDULES, group="ixo.projector.schedules", handler=handle)
+    app = FastStream(broker)
+    client = mongo_client(settings)
+    holder["store"] = ProjectionStore(await init_read_models(settings, client, DOCUMENTS))
+    await app.start()
+    try:
+        await wait_assigned(broker)
+        yield
+    finally:
+        await app.stop()
+        await client.close()
+
+
+@pytest.fixture
+async def api(settings: Settings, topics: None) -> AsyncIterator[httpx.AsyncClient]:
+    """The schedules routes as the gateway serves them, with the projector running."""
+    broker = make_broker(settings, client_id="test-gateway")
+    await broker.connect()
+    client = mongo_client(settings)
+    await init_read_models(settings, client, DOCUMENTS)
+    app = FastAPI()
+    app.include_router(schedules_router(EventPublisher(broker, settings)))
+    try:
+        async with (
+            projector(settings),
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://gateway"
+            ) as http,
+        ):
+            yield http
+    finally:
+        await broker.stop()
+        await client.drop_database(settings.mongodb_database)
+        await client.close()
+
+
+GOOD: dict[str, Any] = {
+    "user_id": "alice",
+    "cron": "0 8 * * *",
+    "timezone": "Europe/Paris",
+    "prompt": "summarise BTC",
+    "channel": "telegram",
+    "chat_id": "7001",
+}
+
+
+BAD: list[tuple[dict[str, Any], str, str]] = [
+    ({"cron": "61 8 * * *"}, "cron", "not a valid expression"),
+    ({"cron": None, "every_s": 30}, "every_s", "greater than or equal to 60"),
+    ({"every_s": 3600}, "every_s", "not both"),
+    ({"timezone": "Mars/Olympus"}, "timezone", "unknown time zone"),
+    ({"prompt": None}, "prompt", "needs the prompt text"),
+    ({"chat_id": None}, "chat_id", "needs the chat id"),
+    ({"task": "weather"}, "task", "prompt"),
+]
+
+
+async def test_the_api_refuses_bad_schedules_naming_the_field(
+    api: httpx.AsyncClient, settings: Settings
+) -> None:
+    for change, field, says in BAD:
+        response = await api.post("/v1/schedules", json={**GOOD, **change})
+        assert response.status_code == 422, response.text
+        detail = response.json()["detail"][0]
+        assert detail["loc"] == ["body", field], (change, detail)
+        assert says in detail["msg"]
+    assert await read_topic(settings, SCHEDULES) == []
+
+
+async def test_the_api_creates_lists_and_deletes_schedules(
+    api: httpx.AsyncClient, settings: Settings
+) -> None:
+    created = await api.post("/v1/schedules", json=GOOD)
+    assert created.status_code == 202, created.text
+    receipt = created.json()
+    schedule_id = receipt["schedule_id"]
+    assert receipt["type"] == "ixo.schedule.created.v1"
+    [record] = await read_topic(settings, SCHEDULES)
+    event = json.loads(record.value)
+    assert event["id"] == receipt["event_id"]
+    assert record.key == schedule_id.encode()
+    assert event["data"] == {**GOOD, "schedule_id": schedule_id, "task": "prompt", "every_s": None}
+
+    async def listed() -> list[dict[str, Any]]:
+        found = await api.get("/v1/schedules", params={"user_id": "alice"})
+        assert found.status_code == 200
+        rows: list[dict[str, Any]] = found.json()
+        return rows
+
+    [row] = await eventually(listed)
+    assert row["schedule_id"] == schedule_id
+    assert row["cron"] == "0 8 * * *"
+    next_run = datetime.fromisoformat(row["next_run"])
+    assert (next_run.hour, next_run.minute) in ((7, 0), (6, 0))  # 08:00 in Paris, in UTC
+    assert (await api.get("/v1/schedules", params={"user_id": "bob"})).json() == []
+    assert (await api.get("/v1/schedules")).status_code == 422
+
+    other = await api.delete(f"/v1/schedules/{schedule_id}", params={"user_id": "bob"})
+    assert other.status_code == 404
+    deleted = await api.delete(f"/v1/schedules/{schedule_id}", params={"user_id": "alice"})
+    assert deleted.status_code == 202
+    assert deleted.json()["type"] == "ixo.schedule.deleted.v1"
+
+    async def emptied() -> bool:
+        return await listed() == []
+
+    await eventually(emptied)
+    assert (await api.delete(f"/v1/schedules/{schedule_id}")).status_code == 404
+
+
+async def test_the_cli_adds_lists_and_removes_schedules(
+    settings: Settings, settings_env: dict[str, str], topics: None
+) -> None:
+    bad = [
+        (["--cron", "61 8 * * *", "--prompt", "hi"], "cron:"),
+        (["--cron", "0 8 * * *", "--tz", "Mars/Olympus", "--prompt", "hi"], "timezone:"),
+        (["--every", "3600", "--digest", "--channel", "telegram"], "chat_id:"),
+        (["--prompt", "hi"], "exactly one of --cron"),
+    ]
+    for args, says in bad:
+        done = ixo(settings_env, "schedules", "add", "--user", "u1", *args)
+        assert done.returncode == 2, (args, done.stderr)
+        assert done.stderr.startswith("error: ")
+        assert says in done.stderr
+        assert done.stderr.count("\n") == 1
+    assert await read_topic(settings, SCHEDULES) == []
+
+    done = ixo(
+        settings_env,
+        "schedules",
+        "add",
+        "--user",
+        "u1",
+        "--every",
+        "86400",
+        "--digest",
+        "--channel",
+        "discord",
+        "--chat",
+        "555",
+        "--json",
+    )
+    assert done.returncode == 0, done.stderr
+    schedule_id = json.loads(done.stdout)["schedule_id"]
+    async with projector(settings):
+
+        async def listed() -> list[dict[str, Any]]:
+            found = ixo(settings_env, "schedules", "list", "--user", "u1", "--json")
+            assert found.returncode == 0, found.stderr
+            rows: list[dict[str, Any]] = json.loads(found.stdout)
+            return rows
+
+        [row] = await eventually(listed)
+        assert (row["schedule_id"], row["task"], row["every_s"]) == (
+            schedule_id,
+            "alert_digest",
+            86400,
+        )
+        assert (row["channel"], row["chat_id"]) == ("discord", "555")
+        table = ixo(settings_env, "schedules", "list")
+        assert table.returncode == 0
+        assert schedule_id in table.stdout
+        assert "alert digest" in table.stdout
+        other = ixo(settings_env, "schedules", "rm", schedule_id, "--user", "someone-else")
+        assert other.returncode == 1
+        assert f"no schedule {schedule_id}" in other.stderr
+        assert ixo(settings_env, "schedules", "rm", schedule_id).returncode == 0
+
+        async def emptied() -> bool:
+            return await listed() == []
+
+        await eventually(emptied)

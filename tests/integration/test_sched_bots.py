@@ -1,0 +1,128 @@
+"""Schedules from a chat, end to end: the real aiogram client long-polls the stand-in Telegram
+Bot API; `/schedule every 1m ...` becomes a schedule event whose ids derive from the update, the
+scheduler (manual clock) fires it, the orchestrator answers, and the bot delivers the answer
+to the chat; `/schedules` lists it and `/unschedule` stops it. Real Kafka, Redis, FerretDB."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from bots import delivery_event_id
+from consumers.orchestrator.app import build_app as build_orchestrator
+from consumers.scheduler import Cadence, ManualClock, SchedulerConfig
+from consumers.scheduler.app import build_app as build_scheduler
+from infra.settings import Settings
+from producers.schedules import schedule_id_for
+from schemas import SCHEDULES, TASKS_DUE
+from tests._kafka import eventually, read_topic
+from tests.integration.test_bots_telegram import CHAT, reply_to, running_bot
+from tests.integration.test_sched_api import projector
+from tests.integration.test_sched_scheduler import folded, running
+from tests.standins.telegram import TelegramStandin
+
+OFFLINE_ANSWER = "No language model is configured"
+
+
+@pytest.fixture
+async def telegram(topics: None) -> AsyncIterator[TelegramStandin]:
+    async with TelegramStandin() as tg:
+        yield tg
+
+
+@pytest.fixture
+def bot_settings(settings: Settings, telegram: TelegramStandin) -> Settings:
+    return settings.model_copy(
+        update={"telegram_token": SecretStr(telegram.token), "telegram_api_url": telegram.url}
+    )
+
+
+async def events_on(settings: Settings, topic: Any) -> list[dict[str, Any]]:
+    return [json.loads(r.value) for r in await read_topic(settings, topic)]
+
+
+async def test_a_chat_schedules_a_prompt_sees_the_answers_and_unschedules_it(
+    bot_settings: Settings, telegram: TelegramStandin
+) -> None:
+    tg, settings = telegram, bot_settings
+    clock = ManualClock()
+    async with projector(settings), running_bot(settings):
+        # Bad schedules get the reason and the usage, and publish nothing.
+        _, answer = await reply_to(tg, "/schedule 0 8 * * * tz=Mars/Olympus hello")
+        assert answer.startswith("timezone: unknown time zone 'Mars/Olympus'")
+        assert "Usage: /schedule" in answer
+        _, answer = await reply_to(tg, "/schedule every 30s hello")
+        assert "at most once a minute" in answer
+        assert await events_on(settings, SCHEDULES) == []
+
+        update_id, answer = await reply_to(tg, "/schedule every 1m help")
+        event_id = delivery_event_id("telegram", f"{tg.bot_id}:{update_id}")
+        schedule_id = schedule_id_for(event_id)
+        assert answer.startswith(f"Schedule {schedule_id} set: every 60s, ask the agent: help.")
+        [created] = await events_on(settings, SCHEDULES)
+        assert created["id"] == event_id
+        assert created["data"] == {
+            "schedule_id": schedule_id,
+            "user_id": "tg-7001",
+            "task": "prompt",
+            "cron": None,
+            "every_s": 60,
+            "timezone": "UTC",
+            "prompt": "help",
+            "channel": "telegram",
+            "chat_id": str(CHAT),
+        }
+
+        async def listed() -> str | None:
+            _, text = await reply_to(tg, "/schedules")
+            return text if schedule_id in text else None
+
+        listing = await eventually(listed, timeout=20, interval=0.3)
+        assert listing is not None
+        assert f"{schedule_id}  every 60s  ask the agent: help" in listing
+
+        # Two minutes pass on the scheduler's clock: each slot's answer reaches the chat.
+        async with (
+            running(build_scheduler(settings, SchedulerConfig(tick_s=0.05), clock=clock)),
+            running(build_orchestrator(settings)),
+        ):
+            clock.advance(120)
+            since = datetime.fromisoformat(created["time"])
+            slots = Cadence.parse(every_s=60).between(since, clock())
+            assert len(slots) in (1, 2)
+
+            async def answered() -> bool:
+                return sum(OFFLINE_ANSWER in t for t in tg.texts(CHAT)) == len(slots)
+
+            await eventually(answered, timeout=30)
+
+            # /unschedule stops it: no slot fires after the scheduler has seen the deletion.
+            _, answer = await reply_to(tg, f"/unschedule {schedule_id}")
+            assert answer == f"Schedule {schedule_id} deleted."
+            deleted = (await events_on(settings, SCHEDULES))[-1]
+            assert deleted["type"] == "ixo.schedule.deleted.v1"
+
+            await eventually(lambda: folded(settings))
+            clock.advance(timedelta(minutes=5))
+            await asyncio.sleep(0.5)
+
+            async def gone() -> str | None:
+                _, text = await reply_to(tg, "/schedules")
+                return text if schedule_id not in text else None
+
+            empty = await eventually(gone, timeout=20, interval=0.3)
+            assert empty is not None
+            assert "You have no schedules" in empty
+        due = await events_on(settings, TASKS_DUE)
+        assert [e["data"]["slot_id"] for e in due] == [
+            f"s:{schedule_id}@{s.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}" for s in slots
+        ]
+        assert sum(OFFLINE_ANSWER in t for t in tg.texts(CHAT)) == len(slots)
+        _, answer = await reply_to(tg, f"/unschedule {schedule_id}")
+        assert answer == f"You have no schedule {schedule_id}. /schedules lists yours."
