@@ -5,6 +5,9 @@ command's options (Discord) become one :data:`Command` value.
     /alert SYMBOL above|below|crosses_above|crosses_below|pct PRICE_OR_PCT [WINDOW]
     /alerts
     /unalert ID
+    /schedule CRON|every WINDOW|@ALIAS [tz=ZONE] PROMPT|digest
+    /schedules
+    /unschedule ID
     /start [USER_ID]
     /help
     /ask TEXT            (and any text that is not a command)
@@ -33,6 +36,10 @@ _SEPARATORS = re.compile(r"[-_/]")
 _ID = re.compile(r"^[A-Za-z0-9_.:@\-]+$")
 _WINDOW = re.compile(r"^(\d+)([smhd]?)$")
 _UNIT_S: Final = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_CRON_MINUTE = re.compile(r"^[0-9*/,\-]+$")
+CRON_FIELDS: Final = 5
+MIN_EVERY_S: Final = 60
+DIGEST_WORD: Final = "digest"
 
 KINDS: Final[dict[str, ConditionKind]] = {
     "above": "above",
@@ -52,6 +59,13 @@ USAGE: Final[dict[str, str]] = {
     ),
     "alerts": "/alerts - your alert rules and their latest matches",
     "unalert": "/unalert ID - delete one of your alert rules (ids are in /alerts)",
+    "schedule": (
+        "/schedule WHEN [tz=ZONE] PROMPT|digest - ask the agent (or get an alert digest) on a "
+        "schedule; WHEN: 5 cron fields, every 4h or @daily - e.g. "
+        "/schedule 0 8 * * * tz=Europe/Paris summarise BTC"
+    ),
+    "schedules": "/schedules - your schedules and their next runs",
+    "unschedule": "/unschedule ID - delete one of your schedules (ids are in /schedules)",
     "start": "/start [USER_ID] - link this account to an Impressox user (default: a new one)",
     "ask": "/ask TEXT - ask the agent (plain text works too)",
     "help": "/help - this list",
@@ -87,6 +101,27 @@ class AlertDelete:
 
 
 @dataclass(frozen=True, slots=True)
+class ScheduleCreate:
+    """Run ``prompt`` (or, when None, a digest of the user's alerts) on ``cron`` in
+    ``timezone`` or every ``every_s`` seconds. Cron and zone are checked by the service."""
+
+    cron: str | None
+    every_s: int | None
+    timezone: str
+    prompt: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleList:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleDelete:
+    schedule_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class StartLink:
     """Link the account to ``user_id``, or to the platform default id when None."""
 
@@ -117,6 +152,9 @@ Command = (
     | AlertCreate
     | AlertList
     | AlertDelete
+    | ScheduleCreate
+    | ScheduleList
+    | ScheduleDelete
     | StartLink
     | HelpRequest
     | ChatText
@@ -140,6 +178,8 @@ def parse_command(text: str) -> Command:
     name = head[1:].split("@", 1)[0].lower()
     if name == "ask":
         return _chat(rest.strip(), name="ask")
+    if name == "schedule":
+        return _scheduled(rest)
     return command_from_tokens(name, rest.split())
 
 
@@ -155,10 +195,15 @@ def command_from_options(name: str, options: Mapping[str, str]) -> Command:
     """A Discord slash command: its name and its options by name (values as strings)."""
     if name == "ask":
         return _chat(options.get("text", "").strip(), name="ask")
+    if name == "schedule":
+        tz = options.get("tz", "").strip()
+        parts = [options.get("when", ""), f"tz={tz}" if tz else "", options.get("prompt", "")]
+        return _scheduled(" ".join(p.strip() for p in parts if p.strip()))
     order = {
         "price": ("symbol",),
         "alert": ("symbol", "condition", "value", "window"),
         "unalert": ("id",),
+        "unschedule": ("id",),
         "start": ("user_id",),
     }.get(name, ())
     args = [options[key].strip() for key in order if options.get(key, "").strip()]
@@ -188,6 +233,14 @@ def _build(name: str, args: list[str]) -> Command:  # noqa: PLR0911 - one branch
     if name == "unalert":
         _arity(args, 1, 1)
         return AlertDelete(_id(args[0], "alert id"))
+    if name == "schedule":
+        return _scheduled(" ".join(args))
+    if name == "schedules":
+        _arity(args, 0, 0)
+        return ScheduleList()
+    if name == "unschedule":
+        _arity(args, 1, 1)
+        return ScheduleDelete(_id(args[0], "schedule id"))
     if name == "start":
         _arity(args, 0, 1)
         return StartLink(_id(args[0], "user id") if args else None)
@@ -264,3 +317,46 @@ def _id(text: str, what: str) -> str:
         msg = f"{text!r} is not a valid {what}."
         raise _Bad(msg)
     return text
+
+
+def _scheduled(text: str) -> Command:
+    try:
+        return _schedule(text.split())
+    except _Bad as bad:
+        return BadCommand(f"{bad}\n{usage('schedule')}" if str(bad) else usage("schedule"))
+
+
+def _schedule(words: list[str]) -> ScheduleCreate:
+    """``WHEN [tz=ZONE] PROMPT|digest`` where WHEN is ``every WINDOW``, ``@alias`` or 5 cron
+    fields."""
+    if not words:
+        raise _Bad
+    cron: str | None = None
+    every_s: int | None = None
+    if words[0].lower() == "every":
+        if len(words) < 2:
+            raise _Bad
+        every_s = parse_window(words[1])
+        if every_s < MIN_EVERY_S:
+            msg = "A schedule runs at most once a minute (every 1m or more)."
+            raise _Bad(msg)
+        rest = words[2:]
+    elif words[0].startswith("@"):
+        cron, rest = words[0].lower(), words[1:]
+    else:
+        if not _CRON_MINUTE.match(words[0]) or len(words) < CRON_FIELDS:
+            msg = "Start with when to run: 5 cron fields (like 0 8 * * *), every 4h, or @daily."
+            raise _Bad(msg)
+        cron, rest = " ".join(words[:CRON_FIELDS]), words[CRON_FIELDS:]
+    timezone = "UTC"
+    if rest and rest[0].lower().startswith(("tz=", "tz:")):
+        timezone, rest = rest[0][3:], rest[1:]
+    text = " ".join(rest)
+    if not text:
+        msg = "Say what to run: a prompt for the agent, or digest."
+        raise _Bad(msg)
+    if len(text) > MAX_CHAT_TEXT:
+        msg = f"That prompt is too long (at most {MAX_CHAT_TEXT} characters)."
+        raise _Bad(msg)
+    prompt = None if text.lower() == DIGEST_WORD else text
+    return ScheduleCreate(cron=cron, every_s=every_s, timezone=timezone, prompt=prompt)

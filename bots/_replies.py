@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from bots._types import AlertView, PriceView
 from consumers.projector import Rule
+from consumers.projector._schedules import Schedule
+from producers.schedules import ScheduleDraft, describe_schedule, next_run
 from schemas import Condition, decimal_str
 
 TELEGRAM_MAX_TEXT: Final = 4096
@@ -71,6 +73,41 @@ def alerts_text(rules: Sequence[Rule], recent: Sequence[AlertView]) -> str:
         for alert in recent:
             at = alert.triggered_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
             lines.append(f"{at}  {alert.symbol} at {alert.price} ({alert.rule_id})")
+    return "\n".join(lines)
+
+
+def _what(prompt: str | None) -> str:
+    return "a digest of your alerts" if prompt is None else f"ask the agent: {prompt}"
+
+
+def _at(moment: datetime | None) -> str:
+    return "-" if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def schedule_created_text(schedule_id: str, draft: ScheduleDraft) -> str:
+    return (
+        f"Schedule {schedule_id} set: {describe_schedule(draft)}, {_what(draft.prompt)}.\n"
+        f"Next run: {_at(next_run(draft))}. Remove it with /unschedule {schedule_id}"
+    )
+
+
+def schedule_deleted_text(schedule_id: str) -> str:
+    return f"Schedule {schedule_id} deleted."
+
+
+def no_schedule_text(schedule_id: str) -> str:
+    return f"You have no schedule {schedule_id}. /schedules lists yours."
+
+
+def schedules_text(schedules: Sequence[Schedule], now: datetime | None = None) -> str:
+    if not schedules:
+        return "You have no schedules. Set one with /schedule 0 8 * * * summarise BTC"
+    lines = ["Your schedules:"]
+    for schedule in schedules:
+        lines.append(
+            f"{schedule.schedule_id}  {describe_schedule(schedule)}  {_what(schedule.prompt)}"
+            f"  (next {_at(next_run(schedule, now))})"
+        )
     return "\n".join(lines)
 
 

@@ -20,6 +20,7 @@ from infra.kafka import EventPublisher, make_broker, subscribe
 from infra.mongo import init_read_models, mongo_client
 from infra.settings import Settings
 from producers.rules import RuleService
+from producers.schedules import ScheduleService
 from schemas import CHAT_RESPONSES, USER_LINKS
 
 READY_TIMEOUT_S: Final = 60.0
@@ -49,6 +50,10 @@ class BotRuntime:
         self.redis = redis_client(settings)
         self.prefix = key_prefix(settings)
         self.links = RedisLinks(self.redis, self.prefix)
+        # Connects on first use. The schedules are read through this client's database, not
+        # through Beanie's process-wide binding, which another component started in the same
+        # process (and maybe stopped since, closing its client) may have taken over.
+        self._mongo: AsyncMongoClient[dict[str, Any]] = mongo_client(settings)
         self.service = BotService(
             self.publisher,
             RuleService(self.publisher, source=self.source),
@@ -56,8 +61,12 @@ class BotRuntime:
             RedisOnce(self.redis, self.prefix),
             ReadModels(),
             source=self.source,
+            schedules=ScheduleService(
+                self.publisher,
+                source=self.source,
+                database=self._mongo[settings.mongodb_database],
+            ),
         )
-        self._mongo: AsyncMongoClient[dict[str, Any]] | None = None
 
         async def on_links(batch: Any) -> None:
             await self.links.fold(batch, platform)
@@ -80,7 +89,6 @@ class BotRuntime:
     async def start(self) -> None:
         """Connect MongoDB (read models), then Kafka (publisher and subscribers). Call
         :meth:`stop` afterwards even when this failed half-way."""
-        self._mongo = mongo_client(self.settings)
         await init_read_models(self.settings, self._mongo)
         await self.broker.start()
 
@@ -115,6 +123,4 @@ class BotRuntime:
             await self.broker.stop()
         finally:
             await self.redis.aclose()
-            if self._mongo is not None:
-                await self._mongo.close()
-                self._mongo = None
+            await self._mongo.close()

@@ -1,5 +1,6 @@
 """The command layer both bots share: a parsed command from a delivery becomes events (rule
-events through :class:`producers.rules.RuleService`, chat requests, user links) and a reply.
+events through :class:`producers.rules.RuleService`, schedule events through
+:class:`producers.schedules.ScheduleService`, chat requests, user links) and a reply.
 
 Bots publish events only. Every event id derives from the delivery (:mod:`bots._ids`) and the
 effectful commands run through a :class:`bots.OnceStore`, so a delivery handled twice publishes
@@ -23,6 +24,9 @@ from bots._commands import (
     Command,
     HelpRequest,
     PriceQuery,
+    ScheduleCreate,
+    ScheduleDelete,
+    ScheduleList,
     StartLink,
     usage,
 )
@@ -33,12 +37,22 @@ from bots._replies import (
     alerts_text,
     linked_text,
     no_rule_text,
+    no_schedule_text,
     price_text,
+    schedule_created_text,
+    schedule_deleted_text,
+    schedules_text,
 )
 from bots._sessions import session_id, user_of
 from bots._types import LinkStore, MarketReads, OnceStore, Origin, Reply
 from infra.kafka import EventPublisher
 from producers.rules import RuleNotFound, RuleService, parse_draft
+from producers.schedules import (
+    ScheduleNotFound,
+    ScheduleService,
+    parse_schedule,
+    schedule_id_for,
+)
 from schemas import (
     CHAT_REQUESTS,
     USER_LINKS,
@@ -67,6 +81,7 @@ class BotService:
         reads: MarketReads,
         *,
         source: str,
+        schedules: ScheduleService | None = None,
     ) -> None:
         self._publisher = publisher
         self._rules = rules
@@ -74,6 +89,7 @@ class BotService:
         self._once = once
         self._reads = reads
         self._source = source
+        self._schedules = schedules or ScheduleService(publisher, source=source)
 
     async def handle(self, origin: Origin, command: Command) -> Reply:
         """Run ``command`` and return the reply; :class:`TransientError` when a dependency
@@ -96,11 +112,19 @@ class BotService:
             return Reply(price_text(command.symbol, await self._reads.price(command.symbol)))
         if isinstance(command, AlertList):
             return await self._list(origin)
+        if isinstance(command, ScheduleList):
+            return await self._schedules_list(origin)
         event_id = event_id_of(origin)
         if isinstance(command, AlertCreate):
             return await self._once.run(event_id, lambda: self._create(origin, event_id, command))
         if isinstance(command, AlertDelete):
             return await self._once.run(event_id, lambda: self._delete(origin, event_id, command))
+        if isinstance(command, ScheduleCreate):
+            return await self._once.run(event_id, lambda: self._schedule(origin, event_id, command))
+        if isinstance(command, ScheduleDelete):
+            return await self._once.run(
+                event_id, lambda: self._unschedule(origin, event_id, command)
+            )
         if isinstance(command, StartLink):
             return await self._once.run(event_id, lambda: self._link(origin, event_id, command))
         chat: ChatText = command
@@ -145,6 +169,49 @@ class BotService:
         except RuleNotFound:
             return Reply(no_rule_text(command.rule_id))
         return Reply(alert_deleted_text(command.rule_id))
+
+    async def _schedules_list(self, origin: Origin) -> Reply:
+        user_id = await user_of(origin, self._links)
+        return Reply(schedules_text(await self._schedules.list(user_id)))
+
+    async def _schedule(self, origin: Origin, event_id: str, command: ScheduleCreate) -> Reply:
+        """The schedule's id and event id derive from the delivery: a redelivered command
+        publishes the same event, and the schedule's results go back to this chat."""
+        user_id = await user_of(origin, self._links)
+        schedule_id = schedule_id_for(event_id)
+        try:
+            draft = parse_schedule(
+                {
+                    "user_id": user_id,
+                    "task": "prompt" if command.prompt is not None else "alert_digest",
+                    "cron": command.cron,
+                    "every_s": command.every_s,
+                    "timezone": command.timezone,
+                    "prompt": command.prompt,
+                    "channel": origin.platform,
+                    "chat_id": origin.chat_id,
+                }
+            )
+        except InvalidEvent as exc:
+            return Reply(f"{exc}\n{usage('schedule')}")
+        receipt = await self._schedules.create(
+            draft, schedule_id=schedule_id, correlation_id=event_id, event_id=event_id
+        )
+        log.info(
+            "schedule created from a bot command",
+            extra={"schedule_id": schedule_id, "user_id": user_id, "event_id": receipt.event.id},
+        )
+        return Reply(schedule_created_text(schedule_id, draft))
+
+    async def _unschedule(self, origin: Origin, event_id: str, command: ScheduleDelete) -> Reply:
+        user_id = await user_of(origin, self._links)
+        try:
+            await self._schedules.delete(
+                command.schedule_id, user_id=user_id, correlation_id=event_id, event_id=event_id
+            )
+        except ScheduleNotFound:
+            return Reply(no_schedule_text(command.schedule_id))
+        return Reply(schedule_deleted_text(command.schedule_id))
 
     async def _link(self, origin: Origin, event_id: str, command: StartLink) -> Reply:
         user_id = command.user_id or default_user_id(origin.platform, origin.platform_user_id)

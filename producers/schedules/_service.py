@@ -14,6 +14,8 @@ from typing import Annotated, Any, Final, Literal, Protocol
 from aiokafka.structs import RecordMetadata
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
 
 from consumers.projector._schedules import Schedule
 from consumers.scheduler import Cadence, CadenceError, zone
@@ -198,12 +200,31 @@ class ScheduleReceipt:
 
 
 class ScheduleService:
-    """Publishes schedule events and reads the ``schedules`` projection (Beanie must be
-    initialised with :class:`consumers.projector._schedules.Schedule` for reads)."""
+    """Publishes schedule events and reads the ``schedules`` projection.
 
-    def __init__(self, publisher: EventPublisher, *, source: str) -> None:
+    Reads go to ``database`` when given (a process holding several MongoDB clients, e.g. a bot
+    next to other components in one process, must pass its own: Beanie binds a document class
+    process-wide to whichever client called ``init_beanie`` last, and that client may be closed
+    since). Without it they go where Beanie bound :class:`Schedule` (Beanie must be initialised
+    with :class:`consumers.projector._schedules.Schedule` either way: it builds the documents).
+    """
+
+    def __init__(
+        self,
+        publisher: EventPublisher,
+        *,
+        source: str,
+        database: AsyncDatabase[dict[str, Any]] | None = None,
+    ) -> None:
         self._publisher = publisher
         self._source = source
+        self._database = database
+
+    def _collection(self) -> AsyncCollection[dict[str, Any]]:
+        if self._database is not None:
+            return self._database[Schedule.Settings.name]
+        collection: AsyncCollection[dict[str, Any]] = Schedule.get_pymongo_collection()
+        return collection
 
     async def _publish(self, event: AnyEvent) -> ScheduleReceipt:
         meta: RecordMetadata = await self._publisher.publish(event, SCHEDULES)
@@ -258,14 +279,17 @@ class ScheduleService:
         return await self._publish(event)
 
     async def get(self, schedule_id: str) -> Schedule | None:
-        schedule = await Schedule.get(schedule_id)
-        return None if schedule is None or schedule.deleted else schedule
+        raw = await self._collection().find_one({"_id": schedule_id})
+        if raw is None:
+            return None
+        schedule = Schedule.model_validate(raw)
+        return None if schedule.deleted else schedule
 
     async def list(self, user_id: str | None = None) -> list[Schedule]:
         """Live schedules (of one user), oldest first."""
-        query = Schedule.find(Schedule.deleted == False)  # noqa: E712 - a query expression
+        query: dict[str, Any] = {"deleted": False}
         if user_id is not None:
-            query = query.find(Schedule.user_id == user_id)
-        found = await query.to_list()
+            query["user_id"] = user_id
+        found = [Schedule.model_validate(raw) async for raw in self._collection().find(query)]
         found.sort(key=lambda s: (s.created_at is None, s.created_at, s.schedule_id))
         return found
