@@ -339,11 +339,8 @@ async def run_baseline(base: str, events: list[AnyEvent], concurrency: int) -> f
 
 async def run_latency(bench: Bench, ticks: int) -> tuple[float, float] | None:
     settings, publisher, http, base = bench.settings, bench.publisher, bench.http, bench.base
-    try:
-        from consumers.rule_engine.app import build_app as rule_engine_app
-    except ImportError as exc:
-        print(f"latency: rule engine not importable ({exc}); skipped", flush=True)
-        return None
+    from consumers.rule_engine.app import build_app as rule_engine_app
+
     user = "lat"
     hook = Channel(kind="webhook", target=base + "/latency")
     await publisher.publish(subscription(user, base + "/latency"))

@@ -91,3 +91,23 @@ async def group_caught_up(settings: Settings, topic: Topic, group: str) -> bool:
         return True
     finally:
         await consumer.stop()
+
+
+async def rewind(settings: Settings, topic: Topic, group: str) -> None:
+    """Commit offset 0 on every partition for ``group``: everything is delivered again."""
+    from aiokafka import AIOKafkaConsumer
+    from aiokafka.structs import OffsetAndMetadata
+
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=settings.group(group),
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        name = topic.full_name(settings.topic_prefix)
+        tps = [TopicPartition(name, p) for p in range(topic.partitions)]
+        consumer.assign(tps)
+        await consumer.commit({tp: OffsetAndMetadata(0, "") for tp in tps})
+    finally:
+        await consumer.stop()

@@ -11,14 +11,12 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.structs import OffsetAndMetadata
 from faststream import FastStream
 
 from consumers.orchestrator.app import GROUP, build_app
 from infra.settings import Settings
 from schemas import ALERT_RULES, CHAT_REQUESTS, CHAT_RESPONSES
-from tests._kafka import eventually, group_caught_up, read_topic, wait_assigned
+from tests._kafka import eventually, group_caught_up, read_topic, rewind, wait_assigned
 from tests.integration.conftest import read_sse
 from tests.standins.openai_server import OpenAIStandIn, call
 
@@ -49,21 +47,6 @@ async def responses(settings: Settings, kind: str) -> list[dict[str, Any]]:
         for r in await read_topic(settings, CHAT_RESPONSES)
         if json.loads(r.value)["type"] == kind
     ]
-
-
-async def rewind(settings: Settings) -> None:
-    """Make the orchestrator's group read every request again (a redelivery)."""
-    topic = CHAT_REQUESTS.full_name(settings.topic_prefix)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
-        group_id=settings.group(GROUP),
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    tps = [TopicPartition(topic, p) for p in range(CHAT_REQUESTS.partitions)]
-    consumer.assign(tps)
-    await consumer.commit({tp: OffsetAndMetadata(0, "") for tp in tps})
-    await consumer.stop()
 
 
 async def test_the_model_creates_an_alert_and_the_answer_streams_over_sse(
@@ -160,7 +143,7 @@ async def test_offline_planner_answers_and_a_redelivered_request_changes_nothing
 
     # Redelivery: the same requests again produce no second rule and no second answer.
     await offline_orchestrator.stop()
-    await rewind(settings)
+    await rewind(settings, CHAT_REQUESTS, GROUP)
     app = await started(build_app(settings))
     try:
 

@@ -9,8 +9,6 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.structs import OffsetAndMetadata
 from faststream import FastStream
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -25,7 +23,7 @@ from infra.kafka import Delivery, EventPublisher, make_broker, offsets_consumer
 from infra.mongo import init_read_models, mongo_client
 from infra.settings import Settings
 from schemas import MARKET_TICKS, CloudEvent, MarketTickV1, codec_for
-from tests._kafka import eventually, group_caught_up, read_topic, wait_assigned
+from tests._kafka import eventually, group_caught_up, read_topic, rewind, wait_assigned
 
 T0 = datetime(2026, 11, 24, tzinfo=UTC)
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "DOGEUSDT", "XRPUSDT")
@@ -137,17 +135,7 @@ async def test_projector_is_idempotent_when_events_are_delivered_twice(
     assert comparable(first) == comparable(await expected_prices(settings))
 
     # Rewind the group: every event is delivered a second time.
-    topic = MARKET_TICKS.full_name(settings.topic_prefix)
-    rewind = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
-        group_id=settings.group(GROUP_PREFIX + "prices"),
-        enable_auto_commit=False,
-    )
-    await rewind.start()
-    tps = [TopicPartition(topic, p) for p in range(MARKET_TICKS.partitions)]
-    rewind.assign(tps)
-    await rewind.commit({tp: OffsetAndMetadata(0, "") for tp in tps})
-    await rewind.stop()
+    await rewind(settings, MARKET_TICKS, GROUP_PREFIX + "prices")
     assert not await caught_up(settings)
     app = await running(build_app(settings))
     try:

@@ -10,8 +10,6 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.structs import OffsetAndMetadata
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
 from redis.asyncio import Redis
@@ -38,11 +36,10 @@ from schemas import (
     AnyEvent,
     CloudEvent,
     MarketTickV1,
-    Topic,
     codec_for,
     utc_now,
 )
-from tests._kafka import eventually, headers_of, read_topic, wait_assigned
+from tests._kafka import eventually, group_caught_up, headers_of, read_topic, rewind, wait_assigned
 
 RulePayload = AlertRuleCreatedV1 | AlertRuleUpdatedV1
 
@@ -122,39 +119,7 @@ async def applied(store: RedisRuleStore, rule_id: str, version: int | None) -> N
 
 async def caught_up(settings: Settings) -> bool:
     """The engine's tick group has committed every tick on the topic."""
-    topic = MARKET_TICKS.full_name(settings.topic_prefix)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
-        group_id=settings.group(GROUP_TICKS),
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    try:
-        tps = [TopicPartition(topic, p) for p in range(MARKET_TICKS.partitions)]
-        end = await consumer.end_offsets(tps)
-        for tp in tps:
-            if end[tp] and (await consumer.committed(tp) or 0) < end[tp]:
-                return False
-        return True
-    finally:
-        await consumer.stop()
-
-
-async def rewind(settings: Settings, group: str, topic: Topic) -> None:
-    """Commit offset 0 on every partition for ``group``: everything is delivered again."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
-        group_id=settings.group(group),
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    try:
-        name = topic.full_name(settings.topic_prefix)
-        tps = [TopicPartition(name, p) for p in range(topic.partitions)]
-        consumer.assign(tps)
-        await consumer.commit({tp: OffsetAndMetadata(0, "") for tp in tps})
-    finally:
-        await consumer.stop()
+    return await group_caught_up(settings, MARKET_TICKS, GROUP_TICKS)
 
 
 async def alerts(settings: Settings) -> list[CloudEvent[AlertTriggeredV1]]:
@@ -326,8 +291,8 @@ async def test_a_restarted_engine_loses_no_rule_and_a_rewound_group_fires_nothin
     assert len(before) == 3
 
     # Rewind both groups to the beginning: every rule event and every tick comes again.
-    await rewind(settings, GROUP_TICKS, MARKET_TICKS)
-    await rewind(settings, GROUP_RULES, ALERT_RULES)
+    await rewind(settings, MARKET_TICKS, GROUP_TICKS)
+    await rewind(settings, ALERT_RULES, GROUP_RULES)
     assert not await caught_up(settings)
 
     app = build_app(settings)
