@@ -6,11 +6,13 @@ import asyncio
 from collections.abc import Iterable
 from typing import Any
 
+from aiokafka.errors import KafkaError
 from aiokafka.structs import RecordMetadata
+from faststream.exceptions import IncorrectState
 from faststream.kafka import KafkaBroker
 
 from infra.settings import Settings
-from schemas import CATALOGUE, HEADER_ID, HEADER_TYPE, AnyEvent, Topic, encode
+from schemas import CATALOGUE, HEADER_ID, HEADER_TYPE, AnyEvent, Topic, TransientError, encode
 
 CLOUDEVENTS_CONTENT_TYPE = "application/cloudevents+json; charset=UTF-8"
 
@@ -38,9 +40,16 @@ class EventPublisher:
         return (topic or CATALOGUE.topic_for_type(event.type)).full_name(self._prefix)
 
     async def publish(self, event: AnyEvent, topic: Topic | None = None) -> RecordMetadata:
-        """Publish one event and wait until the broker has it (acks=all)."""
+        """Publish one event and wait until the broker has it (acks=all).
+
+        Raises :class:`TransientError` when Kafka cannot take it (callers retry or answer 503).
+        """
         future = await self.send(event, topic)
-        return await future
+        try:
+            return await future
+        except KafkaError as exc:
+            msg = f"Kafka did not accept the event: {exc}"
+            raise TransientError(msg) from exc
 
     async def send(
         self, event: AnyEvent, topic: Topic | None = None
@@ -58,9 +67,13 @@ class EventPublisher:
     ) -> asyncio.Future[RecordMetadata]:
         """Queue already-encoded bytes (dead letters, requeues, replays)."""
         raw_key = key.encode() if isinstance(key, str) else key
-        future: Any = await self._broker.publish(
-            value, topic=topic, key=raw_key, headers=headers, no_confirm=True
-        )
+        try:
+            future: Any = await self._broker.publish(
+                value, topic=topic, key=raw_key, headers=headers, no_confirm=True
+            )
+        except (KafkaError, IncorrectState) as exc:
+            msg = f"cannot publish to Kafka: {exc}"
+            raise TransientError(msg) from exc
         return future  # type: ignore[no-any-return]
 
     async def publish_many(self, events: Iterable[AnyEvent]) -> list[RecordMetadata]:

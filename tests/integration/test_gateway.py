@@ -214,3 +214,46 @@ async def test_chat_is_published_and_its_responses_stream_as_resumable_sse(
     )
     assert json.loads(resumed[0]["data"])["id"] == events[3].id
     assert (await gateway.get("/v1/topics/ixo.nope/tail")).status_code == 404
+
+
+async def test_kafka_unavailable_is_503_never_a_silent_202(
+    settings: Settings, topics: None
+) -> None:
+    import uvicorn
+
+    from producers.gateway import create_app
+    from schemas import CHAT_REQUESTS
+    from tests.integration.conftest import free_port
+
+    app = create_app(settings)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
+    )
+    serving = asyncio.create_task(server.serve())
+    try:
+
+        async def started() -> bool:
+            return server.started
+
+        await eventually(started)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            assert (await client.post("/v1/events", json=tick_event())).status_code == 202
+            await app.state.gateway.broker.stop()  # Kafka can no longer take anything
+            for path, body in (
+                ("/v1/events", tick_event()),
+                ("/v1/rules", RULE),
+                ("/v1/chat", {"user_id": "alice", "text": "hello"}),
+            ):
+                response = await client.post(path, json=body)
+                assert response.status_code == 503, (path, response.text)
+                assert "Kafka" in response.json()["detail"]
+            health = await client.get("/healthz")
+            assert health.status_code == 503
+            assert health.json()["kafka"] is False
+    finally:
+        server.should_exit = True
+        await serving
+    assert len(await read_topic(settings, MARKET_TICKS)) == 1
+    assert await read_topic(settings, ALERT_RULES) == []
+    assert await read_topic(settings, CHAT_REQUESTS) == []
