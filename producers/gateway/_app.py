@@ -22,7 +22,8 @@ from consumers.projector import Alert, Price, Rule
 from infra.kafka import EventPublisher, describe_topics, make_broker
 from infra.mongo import init_read_models, mongo_client
 from infra.settings import Settings
-from producers.gateway._metrics import PUBLISHED, REGISTRY, REJECTED, MetricsMiddleware
+from producers.gateway._errors import invalid_response
+from producers.gateway._metrics import PUBLISHED, REGISTRY, MetricsMiddleware
 from producers.gateway._schedules import schedules_router
 from producers.gateway._streams import (
     StreamRecord,
@@ -52,14 +53,6 @@ from schemas import (
 )
 
 SOURCE = "/producers/gateway"
-
-
-def _invalid(exc: InvalidEvent) -> JSONResponse:
-    REJECTED.labels(exc.kind).inc()
-    loc = ["body", *(exc.field.split(".") if exc.field else [])]
-    return JSONResponse(
-        status_code=422, content={"detail": [{"loc": loc, "msg": str(exc), "type": exc.kind}]}
-    )
 
 
 def _unavailable(exc: Exception) -> HTTPException:
@@ -114,7 +107,7 @@ def _operations(app: FastAPI, gw: _Gateway) -> None:
 
     @app.exception_handler(InvalidEvent)
     async def on_invalid(_: Request, exc: InvalidEvent) -> JSONResponse:
-        return _invalid(exc)
+        return invalid_response(exc)
 
     @app.exception_handler(KafkaError)
     async def on_kafka(_: Request, exc: KafkaError) -> JSONResponse:

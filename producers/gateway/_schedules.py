@@ -14,7 +14,8 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import JSONResponse
 
 from infra.kafka import EventPublisher
-from producers.gateway._metrics import PUBLISHED, REJECTED
+from producers.gateway._errors import invalid_response
+from producers.gateway._metrics import PUBLISHED
 from producers.schedules import (
     ScheduleDraft,
     ScheduleNotFound,
@@ -24,14 +25,6 @@ from producers.schedules import (
 from schemas import InvalidEvent
 
 TAG = "schedules"
-
-
-def _invalid(exc: InvalidEvent) -> JSONResponse:
-    REJECTED.labels(exc.kind).inc()
-    loc = ["body", *(exc.field.split(".") if exc.field else [])]
-    return JSONResponse(
-        status_code=422, content={"detail": [{"loc": loc, "msg": str(exc), "type": exc.kind}]}
-    )
 
 
 def schedules_router(publisher: EventPublisher, *, source: str = "/producers/gateway") -> APIRouter:
@@ -52,7 +45,7 @@ def schedules_router(publisher: EventPublisher, *, source: str = "/producers/gat
         try:
             receipt = await service.create(draft)
         except InvalidEvent as exc:
-            return _invalid(exc)
+            return invalid_response(exc)
         except ScheduleNotFound as exc:
             raise HTTPException(status_code=404, detail=str(exc)) from None
         PUBLISHED.labels(receipt.topic).inc()
