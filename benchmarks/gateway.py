@@ -88,7 +88,7 @@ async def main(n: int, concurrency: int) -> None:
             "IXO_LOG_LEVEL": "WARNING",
         }
         server = subprocess.Popen(  # noqa: ASYNC220 - started once, before measuring
-            [sys.executable, "-m", "infra.cli", "run", "gateway"],
+            [sys.executable, "-m", "cli", "run", "gateway"],
             env=env,
         )
         try:

@@ -17,7 +17,7 @@ TICK = {"symbol": "BTCUSDT", "price": "64123.5", "venue": "cli", "ts": "2026-11-
 
 def ixo(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "infra.cli", *args],
+        [sys.executable, "-m", "cli", *args],
         env=env,
         capture_output=True,
         text=True,

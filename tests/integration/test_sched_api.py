@@ -30,10 +30,10 @@ from tests._kafka import eventually, read_topic, wait_assigned
 
 DOCUMENTS: list[type[Document]] = list(dict.fromkeys([*READ_MODELS, Schedule]))
 
-# `ixo` with the schedules sub-app (registered here if infra.cli._app does not have it yet).
+# `ixo` with the schedules sub-app (registered here if cli._app does not have it yet).
 IXO = """
-from infra.cli import _app
-from infra.cli._cmd_schedules import schedules_app
+from cli import _app
+from cli._cmd_schedules import schedules_app
 if "schedules" not in {g.name for g in _app.app.registered_groups}:
     _app.app.add_typer(schedules_app, name="schedules")
 _app.main()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from infra.cli import COMPONENTS, app
+from cli import COMPONENTS, app
 from infra.settings import get_settings
 
 TICK = '{"symbol":"BTCUSDT","price":"64123.5","venue":"binance","ts":"2024-05-01T12:00:00Z"}'
@@ -213,6 +213,6 @@ def test_stack_env_is_shell_evaluable() -> None:
 
 
 def test_public_api() -> None:
-    import infra.cli
+    import cli
 
-    assert sorted(infra.cli.__all__) == ["COMPONENTS", "Component", "app", "main"]
+    assert sorted(cli.__all__) == ["COMPONENTS", "Component", "app", "main"]

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
-from infra.cli._cmd_dlq import requeue_headers, skip_reason
-from infra.cli._errors import UsageError
-from infra.cli._records import RawRecord, row_of, summarize
-from infra.cli._times import parse_since
+from cli._cmd_dlq import requeue_headers, skip_reason
+from cli._errors import UsageError
+from cli._records import RawRecord, row_of, summarize
+from cli._times import parse_since
 
 DLQ_HEADERS = {
     "ce_type": "ixo.market.tick.v1",

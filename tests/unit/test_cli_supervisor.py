@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from infra.cli._supervisor import ChildSpec, supervise
+from cli._supervisor import ChildSpec, supervise
 
 
 def py(code: str) -> list[str]:

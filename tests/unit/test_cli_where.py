@@ -9,9 +9,9 @@ from typing import Any
 import orjson
 import pytest
 
-from infra.cli._errors import UsageError
-from infra.cli._records import RawRecord
-from infra.cli._where import Fields, Where, dec, ts
+from cli._errors import UsageError
+from cli._records import RawRecord
+from cli._where import Fields, Where, dec, ts
 
 
 def tick(symbol: str = "BTCUSDT", price: str = "71000.5", **extra: Any) -> RawRecord:

@@ -8,10 +8,10 @@ from typing import Annotated, Any
 
 import typer
 
-from infra.cli import _output as out
-from infra.cli._config import load_settings
-from infra.cli._errors import UsageError
-from infra.cli._kafka import connected_broker
+from cli import _output as out
+from cli._config import load_settings
+from cli._errors import UsageError
+from cli._kafka import connected_broker
 from infra.kafka import EventPublisher
 from infra.mongo import init_read_models, mongo_client
 from infra.settings import Settings
@@ -23,7 +23,7 @@ from producers.schedules import (
     schedule_view,
 )
 
-SOURCE = "/infra/cli"
+SOURCE = "/cli"
 
 schedules_app = typer.Typer(
     help="Scheduled agent prompts and alert digests: add, list, remove.", no_args_is_help=True

@@ -26,8 +26,8 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from infra.cli._errors import one_line
-from infra.cli._records import RecordRow
+from cli._errors import one_line
+from cli._records import RecordRow
 
 # Consoles look up sys.stdout / sys.stderr when they print, so test runners can capture them.
 stdout = Console(highlight=False, soft_wrap=True)

@@ -5,7 +5,7 @@
 ``ixo run`` and ``ixo up`` know.
 """
 
-from infra.cli._app import app, main
-from infra.cli._components import COMPONENTS, Component
+from cli._app import app, main
+from cli._components import COMPONENTS, Component
 
 __all__ = ["COMPONENTS", "Component", "app", "main"]

@@ -11,16 +11,16 @@ from typing import Annotated, Any
 import typer
 from aiokafka import TopicPartition
 
-from infra.cli import _output as out
-from infra.cli._config import load_settings, resolve_topic
-from infra.cli._kafka import (
+from cli import _output as out
+from cli._config import load_settings, resolve_topic
+from cli._kafka import (
     connected_broker,
     group_consumer,
     read_records,
     start_offsets,
     topic_partitions,
 )
-from infra.cli._records import RawRecord, clip, row_of
+from cli._records import RawRecord, clip, row_of
 from infra.kafka import EventPublisher, describe_topics, offsets_consumer
 from infra.settings import Settings
 from schemas import CATALOGUE, DLQ_SUFFIX, HEADER_SOURCE_TOPIC, Topic

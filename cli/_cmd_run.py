@@ -9,12 +9,12 @@ from typing import Annotated
 
 import typer
 
-from infra.cli import _output as out
-from infra.cli._cmd_stack import FreePortsOpt, KafkaChoice, KafkaOpt, TimeoutOpt, start_stack
-from infra.cli._components import COMPONENTS, available, resolve
-from infra.cli._config import load_settings
-from infra.cli._errors import CommandError, UsageError
-from infra.cli._supervisor import ChildSpec, supervise
+from cli import _output as out
+from cli._cmd_stack import FreePortsOpt, KafkaChoice, KafkaOpt, TimeoutOpt, start_stack
+from cli._components import COMPONENTS, available, resolve
+from cli._config import load_settings
+from cli._errors import CommandError, UsageError
+from cli._supervisor import ChildSpec, supervise
 from infra.kafka import ensure_topics
 
 ComponentArg = Annotated[
@@ -77,8 +77,8 @@ def run(
 
 
 def child_command(name: str) -> list[str]:
-    """How ``ixo up`` runs a component: this interpreter, ``-m infra.cli run NAME``."""
-    return [sys.executable, "-m", "infra.cli", "run", name]
+    """How ``ixo up`` runs a component: this interpreter, ``-m cli run NAME``."""
+    return [sys.executable, "-m", "cli", "run", name]
 
 
 def up(

@@ -22,8 +22,8 @@ from typing import Any
 
 from simpleeval import EvalWithCompoundTypes
 
-from infra.cli._errors import UsageError
-from infra.cli._records import RawRecord
+from cli._errors import UsageError
+from cli._records import RawRecord
 
 ENVELOPE_NAMES = ("id", "type", "source", "subject", "time", "correlationid", "causationid")
 RECORD_NAMES = ("data", "partition", "offset", "key", "headers")

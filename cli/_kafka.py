@@ -15,8 +15,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from faststream.kafka import KafkaBroker
 
-from infra.cli._errors import CommandError
-from infra.cli._records import RawRecord
+from cli._errors import CommandError
+from cli._records import RawRecord
 from infra.kafka import make_broker, partitions_of
 from infra.settings import Settings
 

@@ -9,8 +9,8 @@ from typing import Annotated
 
 import typer
 
-from infra.cli import _output as out
-from infra.cli._config import load_settings, with_env
+from cli import _output as out
+from cli._config import load_settings, with_env
 from infra.kafka import ensure_topics
 from infra.settings import Settings
 from infra.stack import KafkaImpl, LocalStack, StackPorts

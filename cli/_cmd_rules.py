@@ -8,16 +8,16 @@ from typing import Annotated, Any
 
 import typer
 
-from infra.cli import _output as out
-from infra.cli._config import load_settings
-from infra.cli._errors import UsageError
-from infra.cli._kafka import connected_broker
+from cli import _output as out
+from cli._config import load_settings
+from cli._errors import UsageError
+from cli._kafka import connected_broker
 from infra.kafka import EventPublisher
 from infra.mongo import init_read_models, mongo_client
 from infra.settings import Settings
 from producers.rules import Receipt, RuleDraft, RuleService, parse_draft
 
-SOURCE = "/infra/cli"
+SOURCE = "/cli"
 
 rules_app = typer.Typer(help="Price-alert rules: add, list, remove.", no_args_is_help=True)
 
@@ -204,8 +204,8 @@ def rules_backtest(
 ) -> None:
     """When a rule (saved with --id, or a draft) would have fired over the tick history, and
     why; the live engine's matching code, nothing published."""
+    from cli._times import parse_since
     from consumers.rule_engine.app import backtest_history, saved_rule
-    from infra.cli._times import parse_since
     from schemas import AlertRuleCreatedV1
 
     start = parse_since(since)

@@ -10,15 +10,15 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from infra.cli import _output as out
-from infra.cli._cmd_dlq import dlq_app
-from infra.cli._cmd_replay import replay, schemas_app
-from infra.cli._cmd_rules import rules_app
-from infra.cli._cmd_run import run, up
-from infra.cli._cmd_schedules import schedules_app
-from infra.cli._cmd_stack import stack_app
-from infra.cli._cmd_topics import lag, publish, tail, topics
-from infra.cli._errors import EXIT_INTERRUPTED, EXIT_OK, describe
+from cli import _output as out
+from cli._cmd_dlq import dlq_app
+from cli._cmd_replay import replay, schemas_app
+from cli._cmd_rules import rules_app
+from cli._cmd_run import run, up
+from cli._cmd_schedules import schedules_app
+from cli._cmd_stack import stack_app
+from cli._cmd_topics import lag, publish, tail, topics
+from cli._errors import EXIT_INTERRUPTED, EXIT_OK, describe
 from infra.logs import configure_logging
 
 

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from infra.cli import _output as out
-from infra.cli._config import load_settings
-from infra.cli._errors import UsageError
-from infra.cli._kafka import topic_partitions
-from infra.cli._times import parse_since
+from cli import _output as out
+from cli._config import load_settings
+from cli._errors import UsageError
+from cli._kafka import topic_partitions
+from cli._times import parse_since
 from infra.kafka import offsets_consumer
 from infra.settings import Settings
 from schemas import export_schemas

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from infra.cli._errors import UsageError
+from cli._errors import UsageError
 from infra.settings import Settings, get_settings
 from schemas import CATALOGUE, Topic
 

@@ -13,14 +13,14 @@ import typer
 from aiokafka.structs import RecordMetadata
 from pydantic import ValidationError
 
-from infra.cli import _output as out
-from infra.cli._config import load_settings, resolve_topic
-from infra.cli._errors import UsageError
-from infra.cli._kafka import Start, connected_broker, read_records, topic_partitions
-from infra.cli._lag import consumer_lag
-from infra.cli._records import RawRecord, row_of
-from infra.cli._times import parse_since
-from infra.cli._where import Where
+from cli import _output as out
+from cli._config import load_settings, resolve_topic
+from cli._errors import UsageError
+from cli._kafka import Start, connected_broker, read_records, topic_partitions
+from cli._lag import consumer_lag
+from cli._records import RawRecord, row_of
+from cli._times import parse_since
+from cli._where import Where
 from infra.kafka import EventPublisher, describe_topics, offsets_consumer
 from infra.settings import Settings
 from schemas import AnyEvent, Topic, build_event, explain, loads

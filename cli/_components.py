@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from aiokafka.errors import KafkaConnectionError
 
-from infra.cli._errors import CommandError, UsageError
+from cli._errors import CommandError, UsageError
 from infra.logs import configure_logging
 from infra.settings import Settings
 

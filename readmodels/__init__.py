@@ -1,0 +1,1 @@
+"""Read models: the documents the projector writes and typed queries over them."""

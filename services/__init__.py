@@ -1,0 +1,1 @@
+"""The service layer: every user command and query, shared by every client."""
