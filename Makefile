@@ -10,13 +10,15 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found: install Python 3.11" >&2; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "installing the Python dependencies into $(VENV) (the first time takes a few minutes)"
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --progress-bar on -e '.[dev]'
 	@touch $(STAMP)
 
 install: $(STAMP)
 
-## the main job: local stack (Kafka, FerretDB, Redis) and every service, in the foreground
+## the main job: local stack (Kafka, FerretDB, Redis) and every service, in the foreground;
+## prints a "ready" line with the gateway and API docs addresses once everything answers
 up: install
 	$(BIN)/ixo up
 

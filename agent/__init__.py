@@ -7,7 +7,8 @@
 - :class:`BaseNode` (prepare -> run -> finalize) and ``@register_node`` add node kinds;
   :class:`AgentOrchestrator` runs a graph and checkpoints after every step.
 - ``@tool`` registers tools (typed pydantic arguments -> JSON Schema); :data:`TOOLS` holds the
-  built-in ``get_price``, ``create_alert``, ``list_alerts``, ``delete_alert``.
+  built-in ``get_price``, ``create_alert``, ``list_alerts`` (rules, and fired alerts when an
+  :class:`AlertsPort` is wired), ``delete_alert``.
 - :class:`OpenAIChatModel` talks to any OpenAI-compatible Chat Completions API; without one
   the agent runs the deterministic command planner (:func:`plan`).
 - Stores (Strategy): :class:`CheckpointStore` and :class:`ToolResultCache`, in Redis (default),
@@ -42,6 +43,7 @@ from agent._market_tools import (
     DeleteAlertArgs,
     GetPriceArgs,
     ListAlertsArgs,
+    alert_summary,
     rule_summary,
 )
 from agent._memory import MemoryCheckpointStore, MemoryToolResultCache
@@ -62,7 +64,6 @@ from agent._orchestrator import AgentOrchestrator, RunOutcome
 from agent._planner import HELP, Command, CommandPlannerNode, ComposeNode, Reply, describe, plan
 from agent._redis import RedisCheckpointStore, RedisToolResultCache
 from agent._state import END, AgentState
-from agent._symbols import normalise_symbol
 from agent._tools import (
     AGENT_NAMESPACE,
     TOOLS,
@@ -73,6 +74,8 @@ from agent._tools import (
     tool,
 )
 from agent._types import (
+    AlertsPort,
+    AlertView,
     ChatModel,
     CheckpointStore,
     DeltaCallback,
@@ -97,6 +100,8 @@ __all__ = [
     "AgentFactory",
     "AgentOrchestrator",
     "AgentState",
+    "AlertView",
+    "AlertsPort",
     "Answer",
     "BaseNode",
     "ChatModel",
@@ -151,10 +156,10 @@ __all__ = [
     "ToolResultCache",
     "ToolSpec",
     "ToolsNode",
+    "alert_summary",
     "describe",
     "load_config",
     "node_type",
-    "normalise_symbol",
     "packaged_configs",
     "plan",
     "register_node",

@@ -65,6 +65,28 @@ class AgentConfig(BaseModel):
     stores: StoreConfig = Field(default_factory=StoreConfig)
     history_limit: int = Field(default=20, ge=0, le=500)
 
+    def override(
+        self,
+        *,
+        stream: bool | None = None,
+        request_timeout_s: float | None = None,
+        max_tool_rounds: int | None = None,
+        checkpoints: StoreKind | None = None,
+    ) -> AgentConfig:
+        """This configuration with the given model options and checkpoint store instead of its
+        own (``None`` keeps the configuration's value): how deployment settings such as
+        ``IXO_LLM_STREAM`` or ``IXO_AGENT_CHECKPOINTS`` reach an agent. Validated like YAML."""
+        llm = {
+            "stream": stream,
+            "request_timeout_s": request_timeout_s,
+            "max_tool_rounds": max_tool_rounds,
+        }
+        data = self.model_dump()
+        data["llm"].update({k: v for k, v in llm.items() if v is not None})
+        if checkpoints is not None:
+            data["stores"]["checkpoints"] = checkpoints
+        return _validate(data, f"agent {self.name} with settings")
+
 
 def packaged_configs() -> list[str]:
     """Names of the agents shipped in ``agent/configs`` (``market-assistant``...)."""

@@ -1,6 +1,6 @@
-"""The built-in market tools: prices and alert rules, through :class:`PricePort` and
-:class:`RulesPort`. They read projections and publish rule events via the ports; they never
-write a read model.
+"""The built-in market tools: prices, alert rules and fired alerts, through :class:`PricePort`,
+:class:`RulesPort` and (optional) :class:`AlertsPort`. They read projections and publish rule
+events via the ports; they never write a read model.
 """
 
 from __future__ import annotations
@@ -11,9 +11,16 @@ from typing import Any, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from agent._errors import ToolError
-from agent._symbols import normalise_symbol
 from agent._tools import ToolContext, tool
-from schemas import AlertRuleCreatedV1, Channel, Condition, ConditionKind, decimal_str
+from agent._types import AlertView
+from schemas import (
+    AlertRuleCreatedV1,
+    Channel,
+    Condition,
+    ConditionKind,
+    decimal_str,
+    normalise_symbol,
+)
 
 SYMBOL_HELP = "Symbol or pair, e.g. BTC (meaning BTCUSDT), ETH or BTCUSDT"
 MAX_COOLDOWN_S = 7 * 24 * 3600
@@ -69,6 +76,10 @@ class CreateAlertArgs(_SymbolArgs):
 
     def to_condition(self) -> Condition:
         return Condition(kind=self.condition, threshold=self.threshold, window_s=self.window_s)
+
+
+RECENT_ALERTS = 5
+"""How many fired alerts ``list_alerts`` shows, newest first (as many as the bots' ``/alerts``)."""
 
 
 class ListAlertsArgs(_Args):
@@ -135,11 +146,27 @@ async def create_alert(args: CreateAlertArgs, ctx: ToolContext) -> dict[str, Any
     return {"created": True, **rule_summary(stored)}
 
 
-@tool(description="List the user's alert rules.")
+def alert_summary(alert: AlertView) -> dict[str, Any]:
+    """A fired alert as the model and the planner see it."""
+    return {
+        "match_id": alert.match_id,
+        "rule_id": alert.rule_id,
+        "symbol": alert.symbol,
+        "price": alert.price,
+        "triggered_at": alert.triggered_at.isoformat(),
+    }
+
+
+@tool(description="List the user's alert rules and the alerts that fired lately.")
 async def list_alerts(args: ListAlertsArgs, ctx: ToolContext) -> dict[str, Any]:
     del args
     rules = await ctx.ports.rules_port().list_rules(ctx.user_id)
-    return {"count": len(rules), "alerts": [rule_summary(r) for r in rules]}
+    out: dict[str, Any] = {"count": len(rules), "alerts": [rule_summary(r) for r in rules]}
+    history = ctx.ports.alerts
+    if history is not None:  # without it (a client that has no alert history): rules only
+        fired = await history.recent_alerts(ctx.user_id, RECENT_ALERTS)
+        out["fired"] = [alert_summary(a) for a in fired]
+    return out
 
 
 @tool(description="Delete one of the user's alert rules by its rule_id.", side_effect=True)

@@ -6,8 +6,10 @@
 
 Commands: ``price BTC`` · ``alert BTC above 70000`` (``below``, ``crosses_above``,
 ``crosses_below``) · ``alert BTC pct 5 3600`` (a 5 % move within 3600 s; ``-5`` for a drop;
-the window may be written ``1h``, ``15m``, ``90s``, ``1d``) · ``alerts`` · ``unalert ID``.
-A leading ``/`` (bot style) is accepted; anything else gets the list of commands.
+the window may be written ``1h``, ``15m``, ``90s``, ``1d``) · ``alerts`` (rules and the alerts
+that fired lately) · ``unalert ID``. Every alert can also be written condition first:
+``pct BTC 5 3600``, ``above BTC 70000``. A leading ``/`` (bot style) is accepted; anything else
+gets the list of commands.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from pydantic import BaseModel, ValidationError
@@ -38,14 +41,16 @@ HELP: Final = (
     "No language model is configured, so I understand these commands only:\n"
     "- price BTC: the latest price (BTC means BTCUSDT)\n"
     "- alert BTC above 70000: an alert (also below, crosses_above, crosses_below)\n"
-    "- alert BTC pct 5 3600: an alert on a 5% move within 3600 s (-5 for a drop)\n"
-    "- alerts: your alerts\n"
+    "- alert BTC pct 5 3600 (or pct BTC 5 3600): an alert on a 5% move within 3600 s "
+    "(-5 for a drop)\n"
+    "- alerts: your alerts and the ones that fired lately\n"
     "- unalert ID: delete an alert"
 )
 USAGE: Final = {
     "price": "price SYMBOL, e.g. price BTC",
     "alert": "alert SYMBOL above|below|crosses_above|crosses_below PRICE, "
-    "or alert SYMBOL pct PERCENT WINDOW, e.g. alert BTC above 70000 or alert BTC pct 5 1h",
+    "or alert SYMBOL pct PERCENT WINDOW (also pct SYMBOL PERCENT WINDOW), "
+    "e.g. alert BTC above 70000 or alert BTC pct 5 1h",
     "alerts": "alerts",
     "unalert": "unalert ID (the id shown by alerts)",
 }
@@ -128,6 +133,15 @@ def _alert(args: list[str]) -> Command | Reply:
     return _validated("create_alert", CreateAlertArgs, data)
 
 
+def _condition_first(kind: str) -> Callable[[list[str]], Command | Reply]:
+    """``pct BTC 5 3600`` (the kind, then the symbol) read as ``alert BTC pct 5 3600``."""
+
+    def parse(args: list[str]) -> Command | Reply:
+        return _alert([*args[:1], kind, *args[1:]]) if args else Reply(f"Usage: {USAGE['alert']}")
+
+    return parse
+
+
 def _alerts(args: list[str]) -> Command | Reply:
     del args
     return _validated("list_alerts", ListAlertsArgs, {})
@@ -146,6 +160,7 @@ _VERBS: Final[dict[str, Callable[[list[str]], Command | Reply]]] = {
     "list": _alerts,
     "unalert": _unalert,
     "delete": _unalert,
+    **{word: _condition_first(word) for word in KINDS if word != "%"},
 }
 
 
@@ -167,12 +182,23 @@ def _condition(result: Mapping[str, Any]) -> str:
     return f"{kind.replace('_', ' ')} {threshold}"
 
 
+def _fired_line(alert: Mapping[str, Any]) -> str:
+    at = datetime.fromisoformat(str(alert["triggered_at"])).astimezone(UTC)
+    when = at.strftime("%Y-%m-%d %H:%M UTC")
+    return f"- {when}: {alert['symbol']} at {alert['price']} (alert {alert['rule_id']})"
+
+
 def _list_text(result: Mapping[str, Any]) -> str:
     alerts = result.get("alerts") or []
-    if not alerts:
+    fired = result.get("fired") or []
+    if not alerts and not fired:
         return "You have no alerts."
-    lines = [f"- {a['rule_id']}: {a['symbol']} {_condition(a)}" for a in alerts]
-    return "Your alerts:\n" + "\n".join(lines)
+    lines = ["Your alerts:"] if alerts else ["You have no alert rules."]
+    lines += [f"- {a['rule_id']}: {a['symbol']} {_condition(a)}" for a in alerts]
+    if fired:
+        lines.append("Fired lately:")
+        lines += [_fired_line(a) for a in fired]
+    return "\n".join(lines)
 
 
 _WHAT: Final = {

@@ -73,6 +73,26 @@ class RulesPort(Protocol):
         ...
 
 
+class AlertView(BaseModel):
+    """A fired alert (one rule match) as the ``alerts`` read model shows it to its owner."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    match_id: str
+    rule_id: str
+    symbol: str
+    price: str
+    triggered_at: datetime
+
+
+class AlertsPort(Protocol):
+    """Fired alerts: reads come from the ``alerts`` projection."""
+
+    async def recent_alerts(self, user_id: str, limit: int) -> Sequence[AlertView]:
+        """The user's latest ``limit`` rule matches, newest first."""
+        ...
+
+
 class ResponseSink(Protocol):
     """Where a run's output goes, in order; each call returns once the output is durable."""
 
@@ -128,10 +148,12 @@ class ChatModel(Protocol):
 @dataclass(frozen=True, slots=True)
 class Ports:
     """The ports a run's tools may use. ``extras`` holds the ports of tools added later
-    (knowledge search, chain...), by name."""
+    (knowledge search, chain...), by name. ``alerts`` is optional: without it ``list_alerts``
+    lists rules only."""
 
     prices: PricePort | None = None
     rules: RulesPort | None = None
+    alerts: AlertsPort | None = None
     extras: Mapping[str, Any] = field(default_factory=dict)
 
     def price_port(self) -> PricePort:

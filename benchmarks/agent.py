@@ -20,8 +20,8 @@ from redis.asyncio import Redis
 from agent import AgentFactory, LLMEndpoint, Ports
 from benchmarks._stack import bench_settings, result_line
 from infra.runtime import tune_gc
+from infra.stack.standins import OpenAIStandIn
 from schemas import ChatMessageReceivedV1, ToolCall
-from tests.standins.openai_server import OpenAIStandIn
 
 ANSWER = "BTCUSDT trades at 64,123.5 USDT; it moved 1.2% in the last hour. " * 3
 MODEL = "stand-in"

@@ -37,9 +37,10 @@ from infra.kafka import (
     record_headers,
     subscribe,
 )
-from infra.mongo import init_read_models, mongo_client
+from infra.mongo import mongo_client, open_database
 from infra.runtime import tune_gc
 from infra.settings import Settings
+from readmodels import READ_MODELS
 from schemas import MARKET_TICKS, CloudEvent, MarketTickV1, Topic, encode
 
 SYMBOLS = 50
@@ -148,7 +149,7 @@ async def raw_consume(settings: Settings, topic: str, n: int, *, parse: bool = T
 
 async def replay_rate(settings: Settings) -> tuple[float, int]:
     client = mongo_client(settings)
-    db = await init_read_models(settings, client)
+    db = await open_database(settings, client, documents=READ_MODELS)
     try:
         async with offsets_consumer(settings) as consumer:
             topic = MARKET_TICKS.full_name(settings.topic_prefix)

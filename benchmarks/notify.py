@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import socket
 import statistics
 import sys
 import time
@@ -53,6 +52,7 @@ from consumers.notifier.app import build_app, key_prefix, redis_client
 from infra.kafka import EventPublisher, ensure_topics, make_broker
 from infra.runtime import tune_gc
 from infra.settings import Settings
+from infra.stack.standins import free_port
 from schemas import (
     NOTIFY_DELIVERIES,
     AlertRuleCreatedV1,
@@ -131,12 +131,6 @@ def serve_receiver(port: int) -> None:
         access_log=False,
         lifespan="off",
     )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextlib.asynccontextmanager

@@ -276,8 +276,10 @@ async def scaling(redis: Redis, prefix: str, scales: Sequence[int], n_ticks: int
     loaded and warmed up first, then they run in alternation, so each sees the same machine."""
     symbols = symbol_names(SYMBOLS)
     engines = []
+    stores: list[RedisRuleStore] = []
     for n in scales:
         store = RedisRuleStore(redis, f"{prefix}scale{n}:")
+        stores.append(store)
         started = time.perf_counter()
         rate = await load_rules(store, make_rules(n, symbols, seed=3, hot=min(HOT_RULES, n)))
         print(
@@ -300,8 +302,8 @@ async def scaling(redis: Redis, prefix: str, scales: Sequence[int], n_ticks: int
             f"{n:>9,} rules: {1e6 * seconds[i] / n_ticks:6.1f} us/tick  "
             f"{n_ticks / seconds[i]:8,.0f} ticks/s  {alerts[i] / n_ticks:.2f} alerts/tick"
         )
-    for engine in engines:
-        await engine.store.clear()
+    for store in stores:
+        await store.clear()
 
 
 class AlertClock:

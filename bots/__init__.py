@@ -36,7 +36,6 @@ from bots._ids import (
 )
 from bots._links import RedisLinks
 from bots._once import RedisOnce
-from bots._reads import ReadModels
 from bots._runners import run_discord_bot, run_telegram_bot
 from bots._runtime import BotRuntime
 from bots._service import BotService
@@ -47,7 +46,6 @@ from bots._types import (
     BotPlatform,
     Link,
     LinkStore,
-    MarketReads,
     OnceStore,
     Origin,
     PriceView,
@@ -76,12 +74,10 @@ __all__ = [
     "InteractionTokens",
     "Link",
     "LinkStore",
-    "MarketReads",
     "OnceStore",
     "Origin",
     "PriceQuery",
     "PriceView",
-    "ReadModels",
     "RedisLinks",
     "RedisOnce",
     "Reply",

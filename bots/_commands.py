@@ -25,14 +25,12 @@ from typing import Final
 
 from pydantic import ValidationError
 
-from schemas import Condition, ConditionKind
+from schemas import Condition, ConditionKind, normalise_symbol
 
 MAX_CHAT_TEXT: Final = 4000
 DEFAULT_PCT_WINDOW_S: Final = 3600
 MAX_ID_LEN: Final = 200
 
-_SYMBOL = re.compile(r"^[A-Z0-9]{2,20}$")
-_SEPARATORS = re.compile(r"[-_/]")
 _ID = re.compile(r"^[A-Za-z0-9_.:@\-]+$")
 _WINDOW = re.compile(r"^(\d+)([smhd]?)$")
 _UNIT_S: Final = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -254,12 +252,12 @@ def _arity(args: list[str], low: int, high: int) -> None:
 
 
 def parse_symbol(text: str) -> str:
-    """``btc/usdt``, ``BTC-USDT`` or ``btcusdt`` to ``BTCUSDT``."""
-    symbol = _SEPARATORS.sub("", text.strip()).upper()
-    if not _SYMBOL.match(symbol):
-        msg = f"{text!r} is not a market symbol (letters and digits, like BTCUSDT)."
-        raise _Bad(msg)
-    return symbol
+    """``btc``, ``btc/usdt``, ``BTC-USDT`` or ``btcusdt`` to ``BTCUSDT`` (the platform's one
+    normalisation, :func:`schemas.normalise_symbol`)."""
+    try:
+        return normalise_symbol(text)
+    except ValueError as exc:
+        raise _Bad(str(exc)) from None
 
 
 def parse_window(text: str) -> int:

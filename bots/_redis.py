@@ -17,25 +17,21 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Final
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from infra.redis import key_prefix as _key_prefix
+from infra.redis import redis_client
 from infra.settings import Settings
 from schemas import TransientError
 
-REDIS_TIMEOUT_S: Final = 10.0
+REDIS_COMPONENT: Final = "bots"
+
+__all__ = ["key_prefix", "redis_client", "redis_errors"]
 
 
 def key_prefix(settings: Settings) -> str:
-    return f"{settings.topic_prefix}ixo:bots:"
-
-
-def redis_client(settings: Settings) -> Redis:
-    return Redis.from_url(
-        settings.redis_url,
-        socket_timeout=REDIS_TIMEOUT_S,
-        socket_connect_timeout=REDIS_TIMEOUT_S,
-    )
+    """The Redis key prefix of the bots' state (the deployment's topic prefix included)."""
+    return _key_prefix(settings, REDIS_COMPONENT)
 
 
 @asynccontextmanager

@@ -7,10 +7,9 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from bots._types import AlertView, PriceView
-from consumers.projector import Rule
-from consumers.projector._schedules import Schedule
-from producers.schedules import ScheduleDraft, describe_schedule, next_run
+from readmodels import Rule, Schedule
 from schemas import Condition, decimal_str
+from services import ScheduleDraft, describe_schedule, next_run
 
 TELEGRAM_MAX_TEXT: Final = 4096
 DISCORD_MAX_TEXT: Final = 2000

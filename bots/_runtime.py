@@ -12,16 +12,14 @@ from pymongo import AsyncMongoClient
 from bots._answers import Answers, AnswerSink
 from bots._links import RedisLinks
 from bots._once import RedisOnce
-from bots._reads import ReadModels
 from bots._redis import key_prefix, redis_client
 from bots._service import BotService
 from bots._types import BotPlatform
 from infra.kafka import EventPublisher, make_broker, subscribe
-from infra.mongo import init_read_models, mongo_client
+from infra.mongo import mongo_client, open_database
 from infra.settings import Settings
-from producers.rules import RuleService
-from producers.schedules import ScheduleService
 from schemas import CHAT_RESPONSES, USER_LINKS
+from services import Services
 
 READY_TIMEOUT_S: Final = 60.0
 
@@ -50,23 +48,13 @@ class BotRuntime:
         self.redis = redis_client(settings)
         self.prefix = key_prefix(settings)
         self.links = RedisLinks(self.redis, self.prefix)
-        # Connects on first use. The schedules are read through this client's database, not
-        # through Beanie's process-wide binding, which another component started in the same
-        # process (and maybe stopped since, closing its client) may have taken over.
+        # Connects on first use; the services read this client's database (no process-wide
+        # binding: other components in the same process keep their own clients).
         self._mongo: AsyncMongoClient[dict[str, Any]] = mongo_client(settings)
-        self.service = BotService(
-            self.publisher,
-            RuleService(self.publisher, source=self.source),
-            self.links,
-            RedisOnce(self.redis, self.prefix),
-            ReadModels(),
-            source=self.source,
-            schedules=ScheduleService(
-                self.publisher,
-                source=self.source,
-                database=self._mongo[settings.mongodb_database],
-            ),
+        self.services = Services.build(
+            self.publisher, self._mongo[settings.mongodb_database], settings, source=self.source
         )
+        self.service = BotService(self.services, self.links, RedisOnce(self.redis, self.prefix))
 
         async def on_links(batch: Any) -> None:
             await self.links.fold(batch, platform)
@@ -89,7 +77,7 @@ class BotRuntime:
     async def start(self) -> None:
         """Connect MongoDB (read models), then Kafka (publisher and subscribers). Call
         :meth:`stop` afterwards even when this failed half-way."""
-        await init_read_models(self.settings, self._mongo)
+        await open_database(self.settings, self._mongo)
         await self.broker.start()
 
     async def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> bool:

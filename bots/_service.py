@@ -1,6 +1,6 @@
-"""The command layer both bots share: a parsed command from a delivery becomes events (rule
-events through :class:`producers.rules.RuleService`, schedule events through
-:class:`producers.schedules.ScheduleService`, chat requests, user links) and a reply.
+"""The command layer both bots share: a parsed command from a delivery becomes a call of the
+service layer (:class:`services.Services`: rules, schedules, chat, links, prices, alerts) and a
+reply.
 
 Bots publish events only. Every event id derives from the delivery (:mod:`bots._ids`) and the
 effectful commands run through a :class:`bots.OnceStore`, so a delivery handled twice publishes
@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import logging
 from typing import Final
-
-from aiokafka.errors import KafkaError
-from pymongo.errors import PyMongoError
 
 from bots._commands import (
     AlertCreate,
@@ -44,23 +41,15 @@ from bots._replies import (
     schedules_text,
 )
 from bots._sessions import session_id, user_of
-from bots._types import LinkStore, MarketReads, OnceStore, Origin, Reply
-from infra.kafka import EventPublisher
-from producers.rules import RuleNotFound, RuleService, parse_draft
-from producers.schedules import (
+from bots._types import AlertView, LinkStore, OnceStore, Origin, PriceView, Reply
+from schemas import InvalidEvent, UserLinkedV1
+from services import (
+    RuleNotFound,
     ScheduleNotFound,
-    ScheduleService,
+    Services,
+    parse_draft,
     parse_schedule,
     schedule_id_for,
-)
-from schemas import (
-    CHAT_REQUESTS,
-    USER_LINKS,
-    ChatMessageReceivedV1,
-    CloudEvent,
-    InvalidEvent,
-    TransientError,
-    UserLinkedV1,
 )
 
 log = logging.getLogger(__name__)
@@ -72,36 +61,26 @@ class BotService:
     """Executes commands for one platform's bot. Stateless: any number of bot processes can
     share the work."""
 
-    def __init__(
-        self,
-        publisher: EventPublisher,
-        rules: RuleService,
-        links: LinkStore,
-        once: OnceStore,
-        reads: MarketReads,
-        *,
-        source: str,
-        schedules: ScheduleService | None = None,
-    ) -> None:
-        self._publisher = publisher
-        self._rules = rules
+    def __init__(self, services: Services, links: LinkStore, once: OnceStore) -> None:
+        self._services = services
         self._links = links
         self._once = once
-        self._reads = reads
-        self._source = source
-        self._schedules = schedules or ScheduleService(publisher, source=source)
 
     async def handle(self, origin: Origin, command: Command) -> Reply:
         """Run ``command`` and return the reply; :class:`TransientError` when a dependency
-        (Kafka, MongoDB, Redis) is down, so the caller can retry the same delivery."""
+        (Kafka, MongoDB, Redis) is down, so the caller can retry the same delivery (the
+        adapters map their errors: nothing here knows a driver)."""
+        return await self._dispatch(origin, command)
+
+    async def _price(self, symbol: str) -> Reply:
         try:
-            return await self._dispatch(origin, command)
-        except KafkaError as exc:
-            msg = f"Kafka unavailable: {exc}"
-            raise TransientError(msg) from None
-        except PyMongoError as exc:
-            msg = f"MongoDB unavailable: {exc}"
-            raise TransientError(msg) from None
+            price = await self._services.prices.get(symbol)
+        except ValueError as exc:
+            return Reply(f"{exc}\n{usage('price')}")
+        view = (
+            None if price is None else PriceView(price.symbol, price.price, price.venue, price.ts)
+        )
+        return Reply(price_text(price.symbol if price else symbol.upper(), view))
 
     async def _dispatch(self, origin: Origin, command: Command) -> Reply:  # noqa: PLR0911
         if isinstance(command, BadCommand):
@@ -109,7 +88,7 @@ class BotService:
         if isinstance(command, HelpRequest):
             return Reply(usage())
         if isinstance(command, PriceQuery):
-            return Reply(price_text(command.symbol, await self._reads.price(command.symbol)))
+            return await self._price(command.symbol)
         if isinstance(command, AlertList):
             return await self._list(origin)
         if isinstance(command, ScheduleList):
@@ -132,17 +111,20 @@ class BotService:
 
     async def _list(self, origin: Origin) -> Reply:
         user_id = await user_of(origin, self._links)
-        rules = await self._rules.list(user_id)
-        recent = await self._reads.recent_alerts(user_id, RECENT_ALERTS)
+        rules = await self._services.rules.list(user_id)
+        recent = [
+            AlertView(a.rule_id, a.symbol, a.price, a.triggered_at)
+            for a in await self._services.alerts.recent(user_id, limit=RECENT_ALERTS)
+        ]
         return Reply(alerts_text(rules, recent))
 
     async def _create(self, origin: Origin, event_id: str, command: AlertCreate) -> Reply:
         user_id = await user_of(origin, self._links)
         rule_id = rule_id_for(event_id)
-        text = alert_created_text(rule_id, command.symbol, command.condition)
-        if await self._rules.get(rule_id) is not None:
+        existing = await self._services.rules.get(rule_id)
+        if existing is not None:
             # This delivery's rule exists already (published before a crash): nothing to do.
-            return Reply(text)
+            return Reply(alert_created_text(rule_id, existing.symbol, command.condition))
         try:
             draft = parse_draft(
                 {
@@ -155,24 +137,27 @@ class BotService:
             )
         except InvalidEvent as exc:
             return Reply(f"{exc}\n{usage('alert')}")
-        receipt = await self._rules.save(draft, correlation_id=event_id)
+        receipt = await self._services.rules.save(draft, correlation_id=event_id)
         log.info(
             "alert rule created from a bot command",
             extra={"rule_id": rule_id, "user_id": user_id, "event_id": receipt.event.id},
         )
-        return Reply(text)
+        text = alert_created_text(rule_id, draft.symbol, command.condition)
+        return Reply("\n".join([text, *(f"Note: {w}" for w in receipt.warnings)]))
 
     async def _delete(self, origin: Origin, event_id: str, command: AlertDelete) -> Reply:
         user_id = await user_of(origin, self._links)
         try:
-            await self._rules.delete(command.rule_id, user_id=user_id, correlation_id=event_id)
+            await self._services.rules.delete(
+                command.rule_id, user_id=user_id, correlation_id=event_id
+            )
         except RuleNotFound:
             return Reply(no_rule_text(command.rule_id))
         return Reply(alert_deleted_text(command.rule_id))
 
     async def _schedules_list(self, origin: Origin) -> Reply:
         user_id = await user_of(origin, self._links)
-        return Reply(schedules_text(await self._schedules.list(user_id)))
+        return Reply(schedules_text(await self._services.schedules.list(user_id)))
 
     async def _schedule(self, origin: Origin, event_id: str, command: ScheduleCreate) -> Reply:
         """The schedule's id and event id derive from the delivery: a redelivered command
@@ -194,7 +179,7 @@ class BotService:
             )
         except InvalidEvent as exc:
             return Reply(f"{exc}\n{usage('schedule')}")
-        receipt = await self._schedules.create(
+        receipt = await self._services.schedules.create(
             draft, schedule_id=schedule_id, correlation_id=event_id, event_id=event_id
         )
         log.info(
@@ -206,7 +191,7 @@ class BotService:
     async def _unschedule(self, origin: Origin, event_id: str, command: ScheduleDelete) -> Reply:
         user_id = await user_of(origin, self._links)
         try:
-            await self._schedules.delete(
+            await self._services.schedules.delete(
                 command.schedule_id, user_id=user_id, correlation_id=event_id, event_id=event_id
             )
         except ScheduleNotFound:
@@ -222,19 +207,17 @@ class BotService:
             chat_id=origin.chat_id,
             user_id=user_id,
         )
-        event = CloudEvent.new(data, source=self._source, event_id=event_id)
-        meta = await self._publisher.publish(event, USER_LINKS)
-        await self._links.put(data, partition=meta.partition, offset=meta.offset)
+        receipt = await self._services.links.link(data, event_id=event_id)
+        await self._links.put(data, partition=receipt.partition, offset=receipt.offset)
         return Reply(linked_text(user_id))
 
     async def _chat(self, origin: Origin, event_id: str, command: ChatText) -> Reply:
         user_id = await user_of(origin, self._links)
-        data = ChatMessageReceivedV1(
+        await self._services.chat.submit(
+            user_id,
+            command.text,
             session_id=session_id(origin.platform, origin.chat_id),
-            user_id=user_id,
             channel=origin.platform,
-            text=command.text,
+            event_id=event_id,
         )
-        event = CloudEvent.new(data, source=self._source, event_id=event_id)
-        await self._publisher.publish(event, CHAT_REQUESTS)
         return Reply(request_id=event_id)

@@ -81,11 +81,3 @@ class OnceStore(Protocol):
     """Runs the work of one delivery once and remembers its reply (for redeliveries)."""
 
     async def run(self, key: str, work: Callable[[], Awaitable[Reply]]) -> Reply: ...
-
-
-class MarketReads(Protocol):
-    """The read models a bot answers from."""
-
-    async def price(self, symbol: str) -> PriceView | None: ...
-
-    async def recent_alerts(self, user_id: str, limit: int) -> list[AlertView]: ...

@@ -23,7 +23,7 @@ from cli._kafka import (
 from cli._records import RawRecord, clip, row_of
 from infra.kafka import EventPublisher, describe_topics, offsets_consumer
 from infra.settings import Settings
-from schemas import CATALOGUE, DLQ_SUFFIX, HEADER_SOURCE_TOPIC, Topic
+from schemas import CATALOGUE, DLQ_SUFFIX, HEADER_SOURCE_TOPIC, Topic, header_map
 
 REQUEUE_GROUP = "ixo.cli.dlq-requeue"
 ERROR_WIDTH = 100
@@ -156,8 +156,9 @@ class RequeueResult:
 
 
 def requeue_headers(record: RawRecord) -> dict[str, str]:
-    """The record's headers without the dead-letter ones (``x-*``)."""
-    return {k: v for k, v in record.headers.items() if not k.lower().startswith("x-")}
+    """The record's headers without the dead-letter ones (``x-*``), helper headers under their
+    current names only (a legacy ``ce_`` header would make CloudEvents readers see binary mode)."""
+    return {k: v for k, v in header_map(record.headers).items() if not k.lower().startswith("x-")}
 
 
 def skip_reason(record: RawRecord, target: str) -> str | None:

@@ -32,13 +32,14 @@ async def _replay(
     settings: Settings, name: str, since: datetime | None, progress: Progress
 ) -> ReplayResult:
     from consumers.projector import PROJECTIONS, ProjectionStore, replay
-    from infra.mongo import init_read_models
+    from infra.mongo import open_database
+    from readmodels import READ_MODELS
 
     projection = PROJECTIONS[name]
     topic = projection.topic.full_name(settings.topic_prefix)
     async with offsets_consumer(settings) as consumer:
         await topic_partitions(consumer, topic, settings)
-        store = ProjectionStore(await init_read_models(settings))
+        store = ProjectionStore(await open_database(settings, documents=READ_MODELS))
         return await replay(store, projection, consumer, topic, since=since, progress=progress)
 
 

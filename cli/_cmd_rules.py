@@ -11,13 +11,9 @@ import typer
 from cli import _output as out
 from cli._config import load_settings
 from cli._errors import UsageError
-from cli._kafka import connected_broker
-from infra.kafka import EventPublisher
-from infra.mongo import init_read_models, mongo_client
-from infra.settings import Settings
-from producers.rules import Receipt, RuleDraft, RuleService, parse_draft
-
-SOURCE = "/cli"
+from cli._services import cli_services
+from cli._times import parse_since
+from services import Receipt, RuleDraft, parse_draft, rule_view
 
 rules_app = typer.Typer(help="Price-alert rules: add, list, remove.", no_args_is_help=True)
 
@@ -36,26 +32,16 @@ def _channels(specs: list[str]) -> list[dict[str, str]]:
     return out_
 
 
-async def _with_service(settings: Settings, work: Any, *, need_read_models: bool) -> Any:
-    client = mongo_client(settings) if need_read_models else None
-    try:
-        if client is not None:
-            await init_read_models(settings, client)
-        async with connected_broker(settings, "ixo-cli-rules") as broker:
-            return await work(RuleService(EventPublisher(broker, settings), source=SOURCE))
-    finally:
-        if client is not None:
-            await client.close()
-
-
 def _print_receipt(receipt: Receipt, json_: bool) -> None:
     if json_:
         out.emit_json(receipt.as_dict())
         return
     out.result(
-        f"{receipt.event.type} {receipt.as_dict()['rule_id']} -> "
+        f"{receipt.event.type} {receipt.entity_id} -> "
         f"{receipt.topic}[{receipt.partition}]@{receipt.offset}"
     )
+    for warning in receipt.warnings:
+        out.note(f"warning: {warning}")
 
 
 @rules_app.command("add")
@@ -95,7 +81,7 @@ def rules_add(
     draft: RuleDraft = parse_draft(
         {
             "user_id": user,
-            "symbol": symbol.upper(),
+            "symbol": symbol,
             "condition": {"kind": kind, "threshold": threshold, "window_s": window},
             "channels": _channels(channel or []),
             "cooldown_s": cooldown,
@@ -105,10 +91,11 @@ def rules_add(
     )
     settings = load_settings()
 
-    async def work(service: RuleService) -> Receipt:
-        return await service.save(draft)
+    async def work() -> Receipt:
+        async with cli_services(settings, "ixo-cli-rules") as svc:
+            return await svc.rules.save(draft)
 
-    receipt = asyncio.run(_with_service(settings, work, need_read_models=rule_id is not None))
+    receipt = asyncio.run(work())
     _print_receipt(receipt, json_)
 
 
@@ -123,18 +110,8 @@ def rules_list(
     settings = load_settings()
 
     async def work() -> list[dict[str, Any]]:
-        client = mongo_client(settings)
-        try:
-            await init_read_models(settings, client)
-            from consumers.projector import Rule
-
-            query = Rule.find(Rule.deleted == False)  # noqa: E712 - a query expression
-            if user is not None:
-                query = query.find(Rule.user_id == user)
-            rules = await query.sort(Rule.symbol, Rule.rule_id).to_list()
-            return [r.model_dump(mode="json", exclude={"order", "id", "deleted"}) for r in rules]
-        finally:
-            await client.close()
+        async with cli_services(settings, "ixo-cli-rules") as svc:
+            return [rule_view(r) for r in await svc.rules.list(user)]
 
     rows = asyncio.run(work())
     if json_:
@@ -176,10 +153,11 @@ def rules_rm(
     """Delete a rule (publishes ixo.alert.rule.deleted.v1)."""
     settings = load_settings()
 
-    async def work(service: RuleService) -> Receipt:
-        return await service.delete(rule_id, user_id=user)
+    async def work() -> Receipt:
+        async with cli_services(settings, "ixo-cli-rules") as svc:
+            return await svc.rules.delete(rule_id, user_id=user)
 
-    receipt = asyncio.run(_with_service(settings, work, need_read_models=True))
+    receipt = asyncio.run(work())
     _print_receipt(receipt, json_)
 
 
@@ -204,39 +182,34 @@ def rules_backtest(
 ) -> None:
     """When a rule (saved with --id, or a draft) would have fired over the tick history, and
     why; the live engine's matching code, nothing published."""
-    from cli._times import parse_since
-    from consumers.rule_engine.app import backtest_history, saved_rule
-    from schemas import AlertRuleCreatedV1
-
     start = parse_since(since)
     end = parse_since(until) if until else None
     settings = load_settings()
+    rule: RuleDraft | str
     if rule_id is not None:
         if symbol is not None:
             msg = "give either --id RULE_ID or a draft (SYMBOL KIND THRESHOLD), not both"
             raise UsageError(msg)
-        spec = asyncio.run(saved_rule(settings, rule_id))
-        if spec is None:
-            msg = f"no saved rule {rule_id} (the rule engine has not seen it, or it was deleted)"
-            raise UsageError(msg)
-        rule: Any = spec
+        rule = rule_id
     else:
         if symbol is None or kind is None or threshold is None:
             msg = "give --id RULE_ID or a draft rule: SYMBOL KIND THRESHOLD"
             raise UsageError(msg)
-        draft = parse_draft(
+        rule = parse_draft(
             {
                 "user_id": "backtest",
-                "symbol": symbol.upper(),
+                "symbol": symbol,
                 "condition": {"kind": kind, "threshold": threshold, "window_s": window},
                 "cooldown_s": cooldown,
                 "repeat": repeat,
             }
         )
-        rule = AlertRuleCreatedV1.model_validate(
-            {**draft.model_dump(exclude={"rule_id"}), "rule_id": "draft"}
-        )
-    matches = asyncio.run(backtest_history(settings, rule, since=start, until=end))
+
+    async def work() -> list[Any]:
+        async with cli_services(settings, "ixo-cli-rules") as svc:
+            return await svc.rules.backtest(rule, since=start, until=end)
+
+    matches = asyncio.run(work())
     if json_:
         out.emit_json([m.model_dump(mode="json") for m in matches])
         return

@@ -7,21 +7,24 @@ import os
 import sys
 from typing import Annotated
 
+import httpx
 import typer
 
 from cli import _output as out
 from cli._cmd_stack import FreePortsOpt, KafkaChoice, KafkaOpt, TimeoutOpt, start_stack
-from cli._components import COMPONENTS, available, resolve
+from cli._components import available, resolve
 from cli._config import load_settings
 from cli._errors import CommandError, UsageError
-from cli._supervisor import ChildSpec, supervise
+from cli._supervisor import ChildSpec, Probe, supervise
 from infra.kafka import ensure_topics
+from infra.settings import Settings
+from infra.stack import ComponentRecord, RunningComponents
 
 ComponentArg = Annotated[
     str,
     typer.Argument(
         metavar="COMPONENT",
-        help="One of: " + ", ".join(COMPONENTS),
+        help="One of: " + ", ".join(c.name for c in available()),
         show_default=False,
     ),
 ]
@@ -129,16 +132,77 @@ def up(
         env.update(stack.env())
     env["PYTHONUNBUFFERED"] = "1"
     width = max(len(c.name) for c in components)
-    children = [ChildSpec(c.name, child_command(c.name), env) for c in components]
+    gateway = gateway_url(settings) if any(c.name == "gateway" for c in components) else None
+    children = [
+        ChildSpec(
+            c.name,
+            child_command(c.name),
+            env,
+            ready=gateway_ready(gateway) if c.name == "gateway" and gateway else None,
+        )
+        for c in components
+    ]
     index = {c.name: i for i, c in enumerate(components)}
+    record = RunningComponents(settings.state_dir)
 
     def on_line(name: str, line: str) -> None:
         out.prefixed(name, line, width=width, index=index[name])
 
-    outcome = asyncio.run(supervise(children, on_line=on_line, on_event=out.step))
+    def on_started(name: str, pid: int) -> None:
+        address = gateway if name == "gateway" and gateway else ""
+        record.add(ComponentRecord(name, pid, component_marker(name), address))
+
+    def on_ready() -> None:
+        out.result(ready_line([c.name for c in components], gateway), style="bold green")
+
+    try:
+        outcome = asyncio.run(
+            supervise(
+                children,
+                on_line=on_line,
+                on_event=out.step,
+                on_started=on_started,
+                on_ready=on_ready,
+            )
+        )
+    finally:
+        record.clear()
     if not no_stack:
         out.note("the stack keeps running: ixo stack down stops it")
     if outcome.failed:
         name, code = next(iter(outcome.failed.items()))
         msg = f"{name} exited with code {code}; stopped the other components"
         raise CommandError(msg)
+
+
+def component_marker(name: str) -> str:
+    """What the command line of ``ixo up``'s child for ``name`` contains (see child_command)."""
+    return f"-m cli run {name}"
+
+
+def gateway_url(settings: Settings) -> str:
+    """Where people reach the gateway (a wildcard bind address is reached on loopback)."""
+    host = settings.gateway_host
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.gateway_port}"
+
+
+def gateway_ready(url: str) -> Probe:
+    """A probe: True once the gateway's /healthz answers 200 (Kafka and MongoDB reachable)."""
+
+    async def probe() -> bool:
+        async with httpx.AsyncClient(timeout=2.0) as client:
+            response = await client.get(f"{url}/healthz")
+        return response.status_code == httpx.codes.OK
+
+    return probe
+
+
+def ready_line(names: list[str], gateway: str | None) -> str:
+    """The line ``ixo up`` prints once every component is up."""
+    running = f"{len(names)} component{'s' if len(names) != 1 else ''} running"
+    where = f": gateway {gateway}, API docs {gateway}/docs" if gateway else ""
+    return f"ready{where} ({running}; Ctrl-C stops them)"

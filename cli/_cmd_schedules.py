@@ -11,19 +11,8 @@ import typer
 from cli import _output as out
 from cli._config import load_settings
 from cli._errors import UsageError
-from cli._kafka import connected_broker
-from infra.kafka import EventPublisher
-from infra.mongo import init_read_models, mongo_client
-from infra.settings import Settings
-from producers.schedules import (
-    ScheduleDraft,
-    ScheduleReceipt,
-    ScheduleService,
-    parse_schedule,
-    schedule_view,
-)
-
-SOURCE = "/cli"
+from cli._services import cli_services
+from services import Receipt, ScheduleDraft, parse_schedule, schedule_view
 
 schedules_app = typer.Typer(
     help="Scheduled agent prompts and alert digests: add, list, remove.", no_args_is_help=True
@@ -32,32 +21,12 @@ schedules_app = typer.Typer(
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for programs.")]
 
 
-def _documents() -> list[Any]:
-    """The read models to bind: the projector's, plus ``Schedule`` if it is not among them."""
-    from consumers.projector import READ_MODELS
-    from consumers.projector._schedules import Schedule
-
-    return list(dict.fromkeys([*READ_MODELS, Schedule]))
-
-
-async def _with_service(settings: Settings, work: Any, *, need_read_models: bool) -> Any:
-    client = mongo_client(settings) if need_read_models else None
-    try:
-        if client is not None:
-            await init_read_models(settings, client, _documents())
-        async with connected_broker(settings, "ixo-cli-schedules") as broker:
-            return await work(ScheduleService(EventPublisher(broker, settings), source=SOURCE))
-    finally:
-        if client is not None:
-            await client.close()
-
-
-def _print_receipt(receipt: ScheduleReceipt, json_: bool) -> None:
+def _print_receipt(receipt: Receipt, json_: bool) -> None:
     if json_:
         out.emit_json(receipt.as_dict())
         return
     out.result(
-        f"{receipt.event.type} {receipt.as_dict()['schedule_id']} -> "
+        f"{receipt.event.type} {receipt.entity_id} -> "
         f"{receipt.topic}[{receipt.partition}]@{receipt.offset}"
     )
 
@@ -119,10 +88,11 @@ def schedules_add(
     )
     settings = load_settings()
 
-    async def work(service: ScheduleService) -> ScheduleReceipt:
-        return await service.create(draft)
+    async def work() -> Receipt:
+        async with cli_services(settings, "ixo-cli-schedules") as svc:
+            return await svc.schedules.create(draft)
 
-    receipt = asyncio.run(_with_service(settings, work, need_read_models=schedule_id is not None))
+    receipt = asyncio.run(work())
     _print_receipt(receipt, json_)
 
 
@@ -137,19 +107,8 @@ def schedules_list(
     settings = load_settings()
 
     async def work() -> list[dict[str, Any]]:
-        client = mongo_client(settings)
-        try:
-            await init_read_models(settings, client, _documents())
-            from consumers.projector._schedules import Schedule
-
-            query = Schedule.find(Schedule.deleted == False)  # noqa: E712 - a query expression
-            if user is not None:
-                query = query.find(Schedule.user_id == user)
-            found = await query.to_list()
-            found.sort(key=lambda s: (s.created_at is None, s.created_at, s.schedule_id))
-            return [schedule_view(s) for s in found]
-        finally:
-            await client.close()
+        async with cli_services(settings, "ixo-cli-schedules") as svc:
+            return [schedule_view(s) for s in await svc.schedules.list(user)]
 
     rows = asyncio.run(work())
     if json_:
@@ -183,8 +142,9 @@ def schedules_rm(
     """Delete a schedule (publishes ixo.schedule.deleted.v1); it stops firing."""
     settings = load_settings()
 
-    async def work(service: ScheduleService) -> ScheduleReceipt:
-        return await service.delete(schedule_id, user_id=user)
+    async def work() -> Receipt:
+        async with cli_services(settings, "ixo-cli-schedules") as svc:
+            return await svc.schedules.delete(schedule_id, user_id=user)
 
-    receipt = asyncio.run(_with_service(settings, work, need_read_models=True))
+    receipt = asyncio.run(work())
     _print_receipt(receipt, json_)

@@ -13,7 +13,7 @@ from cli import _output as out
 from cli._config import load_settings, with_env
 from infra.kafka import ensure_topics
 from infra.settings import Settings
-from infra.stack import KafkaImpl, LocalStack, StackPorts
+from infra.stack import KafkaImpl, LocalStack, RunningComponents, StackPorts
 
 stack_app = typer.Typer(
     help="The local stack (Kafka, MongoDB-compatible FerretDB, Redis) as processes.",
@@ -105,14 +105,18 @@ def stack_down() -> None:
 
 @stack_app.command("status")
 def stack_status(json_: JsonOpt = False) -> None:
-    """Each service: running or not, pid, address, what it is."""
+    """Each service, and each component `ixo up` runs: running or not, pid, address, what it is."""
     settings = load_settings()
-    statuses = LocalStack(settings.state_dir).status()
+    statuses = [
+        *LocalStack(settings.state_dir).status(),
+        *RunningComponents(settings.state_dir).statuses(),
+    ]
     if json_:
         out.emit_json(
             [
                 {
                     "name": s.name,
+                    "kind": s.kind,
                     "running": s.running,
                     "pid": s.pid,
                     "address": s.address,
@@ -132,7 +136,9 @@ def stack_status(json_: JsonOpt = False) -> None:
         ]
         for s in statuses
     ]
-    out.table(["service", "state", "pid", "address", "detail"], rows, right=["pid"])
+    out.table(["name", "state", "pid", "address", "detail"], rows, right=["pid"])
+    if not any(s.kind == "component" for s in statuses):
+        out.note("no components recorded: `ixo up` runs them and lists them here")
 
 
 @stack_app.command("env")

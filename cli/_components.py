@@ -1,8 +1,9 @@
 """The registry of runnable components: the names ``ixo run`` takes and ``ixo up`` starts.
 
 Every component of DESIGN.md is listed; one that is implemented has a ``runner``, a function
-that runs it in the foreground until SIGTERM/SIGINT. To add a component, give its entry a
-runner here (import the component lazily inside the runner, so ``ixo`` starts fast).
+that runs it in the foreground until SIGTERM/SIGINT. Only those are offered (help, errors);
+the others keep their names reserved. To add a component, give its entry a runner here
+(import the component lazily inside the runner, so ``ixo`` starts fast).
 """
 
 from __future__ import annotations
@@ -118,14 +119,12 @@ def _market_feed(settings: Settings) -> None:
     import signal
 
     from infra.runtime import tune_gc
-    from producers.market import SAMPLE_TICKS, SourceError, parse_symbols, run_market_feed
+    from producers.market import SourceError, parse_symbols, run_market_feed
 
     configure_logging(settings.log_level, json=settings.log_json)
     tune_gc()
+    # "sample" (the bundled ticks, looped in real time, dated now) is a source of its own.
     source = settings.market_source
-    if source.startswith("sample"):
-        # The bundled synthetic ticks; looped in real time unless options say otherwise.
-        source = f"file:{SAMPLE_TICKS}" + (source.removeprefix("sample") or "?loop=1&speed=1")
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -189,7 +188,7 @@ def resolve(name: str) -> Component:
     component = COMPONENTS.get(name)
     names = ", ".join(c.name for c in available()) or "none"
     if component is None:
-        msg = f"unknown component {name!r} (known: {', '.join(COMPONENTS)})"
+        msg = f"unknown component {name!r} (available: {names})"
         raise UsageError(msg)
     if not component.available:
         msg = f"component {name!r} is not available yet in this version (available: {names})"

@@ -17,7 +17,7 @@ from faststream.kafka import KafkaBroker
 
 from cli._errors import CommandError
 from cli._records import RawRecord
-from infra.kafka import make_broker, partitions_of
+from infra.kafka import client_options, make_broker, partitions_of
 from infra.settings import Settings
 
 Start = Literal["beginning", "end"] | datetime
@@ -119,7 +119,7 @@ async def connected_broker(settings: Settings, client_id: str) -> AsyncIterator[
 async def group_consumer(settings: Settings, group: str) -> AsyncIterator[AIOKafkaConsumer]:
     """A started consumer in consumer group ``group`` (prefixed), for manual assign and commit."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        **client_options(settings),
         group_id=settings.group(group),
         enable_auto_commit=False,
         auto_offset_reset="earliest",

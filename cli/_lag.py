@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Final
 
 from aiokafka import TopicPartition
 
+from cli._errors import CommandError
 from infra.kafka import admin_client, offsets_consumer
 from infra.settings import Settings
+
+GROUP_NAMESPACE: Final = "ixo."
+"""Every consumer group of the platform is named ``ixo.<component>...`` (before the prefix)."""
 
 
 @dataclass(frozen=True)
@@ -24,19 +29,43 @@ class LagRow:
         return asdict(self)
 
 
+def group_candidates(settings: Settings, name: str) -> list[str]:
+    """The group ids ``name`` may stand for, this deployment's first: with the deployment's
+    prefix, with the prefix and our ``ixo.`` namespace (``projector.prices`` is
+    ``<prefix>ixo.projector.prices``), then as given (a full id, prefix included)."""
+    found: list[str] = []
+    for candidate in (settings.group(name), settings.group(f"{GROUP_NAMESPACE}{name}"), name):
+        if candidate not in found:
+            found.append(candidate)
+    return found
+
+
+def resolve_group(settings: Settings, name: str, existing: Iterable[str]) -> str:
+    """The existing consumer group ``name`` stands for; CommandError (exit 1) if none."""
+    known = set(existing)
+    for candidate in group_candidates(settings, name):
+        if candidate in known:
+            return candidate
+    ours = sorted(g for g in known if g.startswith(settings.group(GROUP_NAMESPACE)))
+    hint = f"; known: {', '.join(ours)}" if ours else ""
+    msg = f"unknown consumer group {name!r}{hint}"
+    raise CommandError(msg)
+
+
 async def consumer_lag(settings: Settings, group: str | None = None) -> list[LagRow]:
     """Every (group, topic, partition) with a committed offset, for groups with our prefix.
 
-    A partition without a committed offset counts everything retained as lag.
+    ``group`` picks one group, named in full or without the deployment prefix and ``ixo.``
+    (see :func:`group_candidates`); an unknown one is a CommandError. A partition without a
+    committed offset counts everything retained as lag.
     """
     prefix = settings.topic_prefix
     async with admin_client(settings) as admin:
-        listed = await admin.list_consumer_groups()
-        groups = sorted(
-            {str(g[0]) for g in listed if str(g[0]).startswith(prefix)}
-            if group is None
-            else {settings.group(group) if not group.startswith(prefix) else group}
-        )
+        listed = {str(g[0]) for g in await admin.list_consumer_groups()}
+        if group is None:
+            groups = sorted(g for g in listed if g.startswith(prefix))
+        else:
+            groups = [resolve_group(settings, group, listed)]
         committed: dict[str, dict[TopicPartition, Any]] = {}
         for gid in groups:
             committed[gid] = await admin.list_consumer_group_offsets(gid)

@@ -1,7 +1,9 @@
 """Kafka records seen untyped: the parsed JSON value (if any), key, headers and position.
 
 Tools that inspect topics (``tail``, ``dlq``) must work on dead letters and on bytes that are not
-events at all, so values are parsed with orjson only, never validated.
+events at all, so values are parsed with orjson only, never validated. Helper headers written
+under their legacy names (``ce_type``, ``ce_id``) are shown under the current ones (``ixo-type``,
+``ixo-id``), so one ``--where`` works on old and new records.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from schemas import (
     HEADER_SOURCE_OFFSET,
     HEADER_SOURCE_PARTITION,
     HEADER_SOURCE_TOPIC,
+    header_map,
     loads,
 )
 
@@ -70,7 +73,7 @@ class RawRecord:
             offset=offset,
             timestamp_ms=timestamp_ms,
             key=_text(key),
-            headers=dict(headers or {}),
+            headers=header_map(headers),
             value=value,
             event=parsed if isinstance(parsed, dict) else None,
             raw_key=key.encode() if isinstance(key, str) else key,
@@ -78,7 +81,6 @@ class RawRecord:
 
     @classmethod
     def from_kafka(cls, record: ConsumerRecord[Any, Any]) -> RawRecord:
-        headers = {k: _text(v) or "" for k, v in (record.headers or ())}
         return cls.parse(
             record.value or b"",
             topic=record.topic,
@@ -86,7 +88,7 @@ class RawRecord:
             offset=record.offset,
             timestamp_ms=record.timestamp,
             key=record.key,
-            headers=headers,
+            headers=header_map(record.headers),
         )
 
     @property

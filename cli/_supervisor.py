@@ -3,7 +3,8 @@
 Each child gets its own session (so a Ctrl-C in the terminal reaches only us), its stdout and
 stderr merged and forwarded line by line. SIGINT/SIGTERM, or any child exiting, stops the rest:
 SIGTERM to each child's process group, a grace period, then SIGKILL. A second Ctrl-C skips the
-grace period.
+grace period. A child may carry a readiness probe (an HTTP health check, say); once every probe
+has answered, ``on_ready`` is called once.
 """
 
 from __future__ import annotations
@@ -12,12 +13,16 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 LINE_LIMIT = 1024 * 1024
 STOP_TIMEOUT_S = 20.0
+READY_POLL_S = 0.25
+
+Probe = Callable[[], Awaitable[bool]]
+"""True once a child answers (an exception counts as not yet)."""
 
 
 @dataclass(frozen=True)
@@ -25,6 +30,8 @@ class ChildSpec:
     name: str
     argv: Sequence[str]
     env: Mapping[str, str] | None = None
+    ready: Probe | None = None
+    """None: the child counts as ready once started."""
 
 
 @dataclass
@@ -38,6 +45,7 @@ class Outcome:
 
 LineSink = Callable[[str, str], None]
 EventSink = Callable[[str], None]
+StartSink = Callable[[str, int], None]
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
@@ -64,8 +72,14 @@ async def supervise(
     stop_timeout: float = STOP_TIMEOUT_S,
     install_signals: bool = True,
     stop: asyncio.Event | None = None,
+    on_started: StartSink | None = None,
+    on_ready: Callable[[], None] | None = None,
+    ready_poll: float = READY_POLL_S,
 ) -> Outcome:
-    """Start ``children`` and forward their lines until a signal, ``stop``, or a child exits."""
+    """Start ``children`` and forward their lines until a signal, ``stop``, or a child exits.
+
+    ``on_started(name, pid)`` is called as each child starts; ``on_ready()`` once every child
+    has started and every readiness probe answered (never if the run ends before)."""
     loop = asyncio.get_running_loop()
     stop = stop or asyncio.Event()
     force = asyncio.Event()
@@ -84,6 +98,7 @@ async def supervise(
     procs: dict[str, asyncio.subprocess.Process] = {}
     pumps: list[asyncio.Task[None]] = []
     waits: dict[str, asyncio.Task[int]] = {}
+    readiness: asyncio.Task[None] | None = None
     try:
         for child in children:
             proc = await asyncio.create_subprocess_exec(
@@ -97,13 +112,19 @@ async def supervise(
             )
             procs[child.name] = proc
             on_event(f"{child.name}: started (pid {proc.pid})")
+            if on_started is not None:
+                on_started(child.name, proc.pid)
             assert proc.stdout is not None
             pumps.append(asyncio.create_task(_pump(child.name, proc.stdout, on_line)))
             waits[child.name] = asyncio.create_task(proc.wait())
+        if on_ready is not None:
+            readiness = asyncio.create_task(_await_ready(children, ready_poll, on_ready))
         stopping: asyncio.Task[Any] = asyncio.create_task(stop.wait())
         watched: list[asyncio.Task[Any]] = [stopping, *waits.values()]
         await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
         stopping.cancel()
+        if readiness is not None:
+            readiness.cancel()
         for name, task in waits.items():
             if task.done() and not stop.is_set():
                 outcome.failed[name] = task.result()
@@ -111,6 +132,8 @@ async def supervise(
         if pumps:
             await asyncio.wait(pumps, timeout=5.0)
     finally:
+        if readiness is not None:
+            readiness.cancel()
         for sig in signals:
             loop.remove_signal_handler(sig)
         for proc in procs.values():
@@ -120,6 +143,26 @@ async def supervise(
             pump.cancel()
     outcome.codes = {name: proc.returncode for name, proc in procs.items()}
     return outcome
+
+
+async def _await_ready(
+    children: Sequence[ChildSpec], poll: float, on_ready: Callable[[], None]
+) -> None:
+    for child in children:
+        if child.ready is None:
+            continue
+        while True:
+            if await _probe(child.ready):
+                break
+            await asyncio.sleep(poll)  # polling a probe: there is no event to wait on
+    on_ready()
+
+
+async def _probe(probe: Probe) -> bool:
+    try:
+        return await probe()
+    except Exception:  # not answering yet
+        return False
 
 
 async def _stop_all(

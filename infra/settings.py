@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, FilePath, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -13,21 +14,121 @@ def _default_state_dir() -> Path:
     return Path.home() / ".local" / "state" / "impressox"
 
 
+KafkaSecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+KafkaSaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+
+class KafkaSettings(BaseModel):
+    """How to reach a managed Kafka cluster: ``IXO_KAFKA__<FIELD>`` (two underscores).
+
+    The address and the producer's linger stay the flat ``IXO_KAFKA_BOOTSTRAP`` and
+    ``IXO_KAFKA_LINGER_MS``. Every Kafka client Impressox creates applies this section.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    security_protocol: KafkaSecurityProtocol = Field(
+        default="PLAINTEXT",
+        description="PLAINTEXT (the local stack), SSL, SASL_PLAINTEXT, SASL_SSL",
+    )
+    sasl_mechanism: KafkaSaslMechanism = "PLAIN"
+    sasl_username: str = ""
+    sasl_password: SecretStr = SecretStr("")
+    ssl_ca_file: FilePath | None = Field(
+        default=None,
+        description="PEM CA bundle that signed the brokers' certificates; unset: the system's CAs",
+    )
+    ssl_cert_file: FilePath | None = Field(
+        default=None, description="PEM client certificate (mutual TLS)"
+    )
+    ssl_key_file: FilePath | None = Field(
+        default=None, description="PEM private key of the client certificate"
+    )
+    ssl_key_password: SecretStr = SecretStr("")
+    replication_factor: int = Field(
+        default=1, ge=1, le=16, description="replicas of the topics Impressox creates"
+    )
+
+    @property
+    def uses_sasl(self) -> bool:
+        return self.security_protocol.startswith("SASL_")
+
+    @property
+    def uses_ssl(self) -> bool:
+        return self.security_protocol in {"SSL", "SASL_SSL"}
+
+    @model_validator(mode="after")
+    def _consistent(self) -> KafkaSettings:
+        protocol = self.security_protocol
+        if self.uses_sasl and not (self.sasl_username and self.sasl_password.get_secret_value()):
+            msg = (
+                f"security_protocol {protocol} needs IXO_KAFKA__SASL_USERNAME and "
+                "IXO_KAFKA__SASL_PASSWORD"
+            )
+            raise ValueError(msg)
+        if not self.uses_sasl and self.sasl_username:
+            msg = f"sasl_username is set but security_protocol is {protocol} (use SASL_SSL)"
+            raise ValueError(msg)
+        files = (self.ssl_ca_file, self.ssl_cert_file, self.ssl_key_file)
+        if not self.uses_ssl and any(f is not None for f in files):
+            msg = f"ssl_* files are set but security_protocol is {protocol} (use SSL or SASL_SSL)"
+            raise ValueError(msg)
+        if self.ssl_key_file is not None and self.ssl_cert_file is None:
+            msg = "ssl_key_file needs ssl_cert_file (the client certificate it belongs to)"
+            raise ValueError(msg)
+        return self
+
+
 class Settings(BaseSettings):
     """Every knob of Impressox. Pass an instance in; never read ``os.environ`` deep in the code."""
 
-    model_config = SettingsConfigDict(env_prefix="IXO_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="IXO_", env_nested_delimiter="__", frozen=True, extra="ignore"
+    )
 
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_linger_ms: int = Field(default=5, ge=0, le=1000)
+    kafka: KafkaSettings = Field(
+        default_factory=KafkaSettings, description="security of a managed cluster (SASL, TLS)"
+    )
     mongodb_url: str = "mongodb://127.0.0.1:27017/"
     mongodb_database: str = "impressox"
     redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_timeout_s: float = Field(
+        default=10.0, gt=0, description="connect and command timeout of every Redis client"
+    )
     qdrant_url: str = ""
     eth_rpc_url: str = "http://127.0.0.1:8545"
     llm_base_url: str = ""
     llm_api_key: SecretStr = SecretStr("")
     llm_model: str = ""
+    llm_stream: bool | None = Field(
+        default=None,
+        description="stream the model's answer; unset: the agent configuration's `llm.stream` "
+        "(the bundled agent: true)",
+    )
+    llm_request_timeout_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="per HTTP request / between streamed chunks; unset: the agent "
+        "configuration's `llm.request_timeout_s` (the bundled agent: 30)",
+    )
+    llm_max_tool_rounds: int | None = Field(
+        default=None,
+        ge=0,
+        le=50,
+        description="model rounds that may call tools per request; unset: the agent "
+        "configuration's `llm.max_tool_rounds` (the bundled agent: 4)",
+    )
+    agent_config: str = Field(
+        default="market-assistant",
+        description="the orchestrator's agent: a bundled configuration's name or a YAML path",
+    )
+    agent_checkpoints: Literal["redis", "mongodb", "memory"] | None = Field(
+        default=None,
+        description="where the agent's checkpoints are kept; unset: the agent configuration's "
+        "`stores.checkpoints` (the bundled agent: redis)",
+    )
     telegram_token: SecretStr = SecretStr("")
     telegram_api_url: str = "https://api.telegram.org"
     discord_token: SecretStr = SecretStr("")

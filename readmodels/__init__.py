@@ -1,1 +1,48 @@
-"""Read models: the documents the projector writes and typed queries over them."""
+"""The read models: MongoDB documents folded from Kafka by the projector, and typed queries.
+
+Written only by the projector; read only through :class:`ReadModels` (the service layer holds
+one per database)."""
+
+from beanie import Document
+
+from readmodels._documents import (
+    Alert,
+    Conversation,
+    NotificationDelivery,
+    Price,
+    ReadModel,
+    Rule,
+    Schedule,
+    Subscription,
+    collection_document,
+)
+from readmodels._queries import ReadModels
+
+ROWS: tuple[type[ReadModel], ...] = (
+    Price,
+    Rule,
+    Alert,
+    Conversation,
+    NotificationDelivery,
+    Subscription,
+    Schedule,
+)
+"""Every read model the projector writes."""
+
+READ_MODELS: tuple[type[Document], ...] = tuple(collection_document(m) for m in ROWS)
+"""Their Beanie documents: ``init_beanie`` with these creates every collection's indexes."""
+
+__all__ = [
+    "READ_MODELS",
+    "ROWS",
+    "Alert",
+    "Conversation",
+    "NotificationDelivery",
+    "Price",
+    "ReadModel",
+    "ReadModels",
+    "Rule",
+    "Schedule",
+    "Subscription",
+    "collection_document",
+]

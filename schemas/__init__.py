@@ -23,21 +23,16 @@ from schemas._catalogue import (
     CHAT_REQUESTS,
     CHAT_RESPONSES,
     DLQ_SUFFIX,
-    HEADER_ERROR,
-    HEADER_ERROR_TYPE,
-    HEADER_ID,
-    HEADER_SOURCE_OFFSET,
-    HEADER_SOURCE_PARTITION,
-    HEADER_SOURCE_TOPIC,
-    HEADER_TYPE,
     MARKET_TICKS,
     NOTIFY_DELIVERIES,
     NOTIFY_SUBSCRIPTIONS,
     RAG_DOCUMENTS,
     SCHEDULES,
     SOCIAL_POSTS,
+    SUBSCRIBABLE_TYPES,
     TASKS_DUE,
     USER_LINKS,
+    WEBHOOK_TOPICS,
     Catalogue,
     Topic,
 )
@@ -64,6 +59,20 @@ from schemas._errors import (
     UnknownTopic,
 )
 from schemas._export import catalogue_document, event_schema, export_schemas
+from schemas._headers import (
+    CLOUDEVENTS_CONTENT_TYPE,
+    HEADER_CONTENT_TYPE,
+    HEADER_ERROR,
+    HEADER_ERROR_TYPE,
+    HEADER_ID,
+    HEADER_SOURCE_OFFSET,
+    HEADER_SOURCE_PARTITION,
+    HEADER_SOURCE_TOPIC,
+    HEADER_TYPE,
+    LEGACY_HEADERS,
+    envelope_headers,
+    header_map,
+)
 from schemas._market import MarketTickV1
 from schemas._notify import NotificationDeliveredV1, NotificationFailedV1
 from schemas._rag import RagDocumentIndexedV1, RagDocumentSubmittedV1
@@ -77,7 +86,9 @@ from schemas._subscriptions import (
     TaskDueV1,
     UserLinkedV1,
 )
+from schemas._symbols import normalise_symbol
 from schemas._types import Dec, Id, Symbol, decimal_str
+from schemas._upcast import UPCASTERS, Upcasters, UpcastFn
 
 __all__ = [
     "ALERT_MATCHES",
@@ -88,7 +99,9 @@ __all__ = [
     "CHAT_MAX_TEXT",
     "CHAT_REQUESTS",
     "CHAT_RESPONSES",
+    "CLOUDEVENTS_CONTENT_TYPE",
     "DLQ_SUFFIX",
+    "HEADER_CONTENT_TYPE",
     "HEADER_ERROR",
     "HEADER_ERROR_TYPE",
     "HEADER_ID",
@@ -96,14 +109,18 @@ __all__ = [
     "HEADER_SOURCE_PARTITION",
     "HEADER_SOURCE_TOPIC",
     "HEADER_TYPE",
+    "LEGACY_HEADERS",
     "MARKET_TICKS",
     "NOTIFY_DELIVERIES",
     "NOTIFY_SUBSCRIPTIONS",
     "RAG_DOCUMENTS",
     "SCHEDULES",
     "SOCIAL_POSTS",
+    "SUBSCRIBABLE_TYPES",
     "TASKS_DUE",
+    "UPCASTERS",
     "USER_LINKS",
+    "WEBHOOK_TOPICS",
     "AgentToolCalledV1",
     "AlertRuleCreatedV1",
     "AlertRuleDeletedV1",
@@ -148,6 +165,8 @@ __all__ = [
     "Topic",
     "TransientError",
     "UnknownTopic",
+    "UpcastFn",
+    "Upcasters",
     "UserLinkedV1",
     "build_event",
     "catalogue_document",
@@ -155,11 +174,14 @@ __all__ = [
     "decimal_str",
     "decode_any",
     "encode",
+    "envelope_headers",
     "event_schema",
     "explain",
     "export_schemas",
+    "header_map",
     "loads",
     "new_event_id",
+    "normalise_symbol",
     "utc_now",
     "validate_event",
 ]

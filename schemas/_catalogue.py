@@ -39,16 +39,6 @@ DAY_MS = 24 * 3600 * 1000
 DLQ_SUFFIX = ".dlq"
 DLQ_RETENTION_MS = 30 * DAY_MS
 
-# Headers every record carries (so tools can filter without parsing values) and the extra
-# headers of a dead-lettered record.
-HEADER_TYPE = "ce_type"
-HEADER_ID = "ce_id"
-HEADER_ERROR = "x-error"
-HEADER_ERROR_TYPE = "x-error-type"
-HEADER_SOURCE_TOPIC = "x-source-topic"
-HEADER_SOURCE_PARTITION = "x-source-partition"
-HEADER_SOURCE_OFFSET = "x-source-offset"
-
 
 @dataclass(frozen=True)
 class Topic:
@@ -259,6 +249,14 @@ class Catalogue:
     def event_types(self) -> dict[str, type[EventData]]:
         return dict(self._payloads)
 
+
+WEBHOOK_TOPICS: tuple[Topic, ...] = (ALERT_MATCHES,)
+"""Topics the notifier delivers to webhook subscriptions."""
+
+SUBSCRIBABLE_TYPES: frozenset[str] = frozenset(
+    t for topic in WEBHOOK_TOPICS for t in topic.type_names
+)
+"""Event types a webhook subscription may ask for."""
 
 CATALOGUE = Catalogue(
     (

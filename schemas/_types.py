@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BeforeValidator, Field, PlainSerializer
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, PlainSerializer
 
 
 def _no_float(value: Any) -> Any:
@@ -17,8 +17,50 @@ def _no_float(value: Any) -> Any:
     return value
 
 
+MAX_DECIMAL_DIGITS = 40
+"""Digits a decimal may carry (trailing zeros included): enough for a 28-digit quotient or an
+18-decimal token amount in the trillions."""
+MAX_DECIMAL_MAGNITUDE = 40
+"""A non-zero decimal lies between 1e-40 and 1e+41 in absolute value."""
+
+
+def _bounded(value: Decimal) -> Decimal:
+    """Refuse decimals whose plain notation would be huge (``"1e-2000000"`` is 2 MB of zeros).
+
+    Zero in any notation (``"0E-2000000"``) becomes plain ``0``.
+    """
+    if not value.is_finite():
+        return value  # allow_inf_nan=False refuses these with its own message
+    if value.is_zero():
+        return Decimal(0)
+    digits = len(value.as_tuple().digits)
+    if digits > MAX_DECIMAL_DIGITS:
+        msg = f"has {digits} digits; at most {MAX_DECIMAL_DIGITS} are allowed"
+        raise ValueError(msg)
+    _check_magnitude(value)
+    return value
+
+
+def _check_magnitude(value: Decimal) -> None:
+    magnitude = value.adjusted()
+    if not -MAX_DECIMAL_MAGNITUDE <= magnitude <= MAX_DECIMAL_MAGNITUDE:
+        msg = (
+            f"is out of range (about 1e{magnitude}): a decimal is 0 or between "
+            f"1e-{MAX_DECIMAL_MAGNITUDE} and 1e+{MAX_DECIMAL_MAGNITUDE + 1} in absolute value"
+        )
+        raise ValueError(msg)
+
+
 def decimal_str(value: Decimal) -> str:
-    # Normalise without switching to exponent notation: "64123.50" -> "64123.5", "1E+3" -> "1000".
+    """Plain notation without trailing zeros: "64123.50" -> "64123.5", "1E+3" -> "1000".
+
+    A value outside the schema's bounds (one built without validation) raises ``ValueError``
+    rather than expanding to megabytes of zeros.
+    """
+    if value.is_zero():
+        return "0"
+    if value.is_finite():
+        _check_magnitude(value)
     text = format(value, "f")
     if "." in text:
         text = text.rstrip("0").rstrip(".")
@@ -29,9 +71,11 @@ Dec = Annotated[
     Decimal,
     BeforeValidator(_no_float),
     Field(allow_inf_nan=False),
+    AfterValidator(_bounded),
     PlainSerializer(decimal_str, return_type=str, when_used="json"),
 ]
-"""A decimal carried as a JSON string ("64123.5"); JSON numbers that are floats are refused."""
+"""A decimal carried as a JSON string ("64123.5"); JSON numbers that are floats are refused, and
+so are decimals of more than 40 digits or beyond 1e±40 (their plain notation would be huge)."""
 
 PositiveDec = Annotated[Dec, Field(gt=0)]
 NonNegativeDec = Annotated[Dec, Field(ge=0)]

@@ -1,18 +1,22 @@
-"""Test helpers that read what a user would see: the records on a topic, a condition coming true."""
+"""Kafka helpers of the tests: read what a user would see (the records on a topic, a condition
+coming true, a group caught up), publish events, run an app until its consumers are ready."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 from aiokafka import TopicPartition
 from aiokafka.structs import ConsumerRecord
+from faststream import FastStream
 from faststream.kafka import KafkaBroker
 
-from infra.kafka import offsets_consumer
+from infra.kafka import EventPublisher, make_broker, offsets_consumer
 from infra.settings import Settings
-from schemas import Topic
+from schemas import CloudEvent, Topic, header_map
 
 T = TypeVar("T")
 
@@ -68,7 +72,8 @@ async def wait_assigned(broker: KafkaBroker, *, timeout: float = 30.0) -> None:
 
 
 def headers_of(record: ConsumerRecord[bytes, bytes]) -> dict[str, str]:
-    return {k: v.decode() for k, v in record.headers or ()}
+    """A record's headers as text; legacy ``ce_type``/``ce_id`` under their current names."""
+    return header_map(record.headers)
 
 
 async def group_caught_up(settings: Settings, topic: Topic, group: str) -> bool:
@@ -111,3 +116,32 @@ async def rewind(settings: Settings, topic: Topic, group: str) -> None:
         await consumer.commit({tp: OffsetAndMetadata(0, "") for tp in tps})
     finally:
         await consumer.stop()
+
+
+async def events_on(settings: Settings, topic: Topic) -> list[dict[str, Any]]:
+    """Every record of ``topic`` as its JSON (the CloudEvent a consumer would read)."""
+    return [json.loads(r.value or b"null") for r in await read_topic(settings, topic)]
+
+
+async def publish(settings: Settings, *events: CloudEvent[Any]) -> None:
+    """Publish ``events`` as a producer would, returning once Kafka acknowledged them."""
+    broker = make_broker(settings, client_id="ixo-test-publisher")
+    await broker.connect()
+    try:
+        await EventPublisher(broker, settings).publish_many(events)
+    finally:
+        await broker.stop()
+
+
+@asynccontextmanager
+async def running(app: FastStream, *, ready: bool = True) -> AsyncIterator[FastStream]:
+    """A FastStream app started for the block; with ``ready``, once its consumers have their
+    partitions (a record published then is not missed by a group starting at the end)."""
+    await app.start()
+    try:
+        if ready:
+            assert isinstance(app.broker, KafkaBroker)
+            await wait_assigned(app.broker)
+        yield app
+    finally:
+        await app.stop()

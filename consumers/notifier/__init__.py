@@ -54,15 +54,7 @@ from consumers.notifier._types import (
     SubscriptionRoute,
 )
 from consumers.notifier._webhook import WebhookSender, webhook_client
-from schemas import ALERT_MATCHES
-
-WEBHOOK_TOPICS = (ALERT_MATCHES,)
-"""Topics the notifier delivers to subscriptions by default."""
-
-SUBSCRIBABLE_TYPES: frozenset[str] = frozenset(
-    t for topic in WEBHOOK_TOPICS for t in topic.type_names
-)
-"""Event types a webhook subscription may ask for."""
+from schemas import SUBSCRIBABLE_TYPES, WEBHOOK_TOPICS
 
 __all__ = [
     "EVENT_ID_HEADER",

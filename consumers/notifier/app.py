@@ -1,4 +1,5 @@
-"""FastStream wiring of the notifier: ``build_app(settings)``; ``ixo run notifier`` runs it.
+"""FastStream wiring of the notifier: ``build_app(settings)``; ``ixo run notifier`` runs it;
+``faststream docs gen --factory consumers.notifier.app:build_app`` writes its AsyncAPI document.
 
 Consumer groups (prefixed): ``ixo.notifier.rules`` and ``ixo.notifier.subscriptions`` fold the
 compacted topics into the Redis directory; ``ixo.notifier.alerts`` delivers alerts to their
@@ -13,9 +14,8 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
-from aiokafka.errors import KafkaError
 from faststream import FastStream
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 
 from consumers.notifier._discord import DiscordSender
 from consumers.notifier._notifier import Notifier, NotifierConfig
@@ -29,9 +29,10 @@ from consumers.notifier._telegram import TelegramSender, telegram_bot
 from consumers.notifier._types import Sender
 from consumers.notifier._webhook import WebhookSender, webhook_client
 from infra.kafka import Delivery, EventPublisher, make_broker, subscribe
-from infra.settings import Settings
+from infra.redis import key_prefix as _key_prefix
+from infra.redis import redis_client as _redis_client
+from infra.settings import Settings, get_settings
 from schemas import ALERT_MATCHES, ALERT_RULES, NOTIFY_DELIVERIES, NOTIFY_SUBSCRIPTIONS, AnyEvent
-from schemas import TransientError as _TransientError
 
 log = logging.getLogger(__name__)
 
@@ -39,26 +40,19 @@ GROUP_RULES = "ixo.notifier.rules"
 GROUP_SUBSCRIPTIONS = "ixo.notifier.subscriptions"
 GROUP_ALERTS = "ixo.notifier.alerts"
 GROUP_WEBHOOKS = "ixo.notifier.webhooks."
-REDIS_TIMEOUT_S = 10.0
+REDIS_COMPONENT = "notify"
 REDIS_CONNECTIONS = 32
 
 
 def key_prefix(settings: Settings) -> str:
     """The Redis key prefix of the notifier's state (the deployment's topic prefix included)."""
-    return f"{settings.topic_prefix}ixo:notify:"
+    return _key_prefix(settings, REDIS_COMPONENT)
 
 
 def redis_client(settings: Settings, *, connections: int = REDIS_CONNECTIONS) -> Redis:
     """A client whose pool makes callers wait for a connection (a batch runs hundreds of
     deliveries at once; a plain pool would fail them with "Too many connections")."""
-    pool = BlockingConnectionPool.from_url(
-        settings.redis_url,
-        max_connections=connections,
-        timeout=REDIS_TIMEOUT_S,
-        socket_timeout=REDIS_TIMEOUT_S,
-        socket_connect_timeout=REDIS_TIMEOUT_S,
-    )
-    return Redis(connection_pool=pool)
+    return _redis_client(settings, max_connections=connections)
 
 
 class KafkaOutcomeSink:
@@ -68,11 +62,8 @@ class KafkaOutcomeSink:
         self._publisher = publisher
 
     async def publish(self, event: AnyEvent) -> None:
-        try:
-            await self._publisher.publish(event, NOTIFY_DELIVERIES)
-        except KafkaError as exc:
-            msg = f"cannot publish a notification outcome: {exc}"
-            raise _TransientError(msg) from None
+        """Kafka's errors arrive mapped (:class:`TransientError` / :class:`PermanentError`)."""
+        await self._publisher.publish(event, NOTIFY_DELIVERIES)
 
 
 def build_notifier(
@@ -125,9 +116,11 @@ async def open_senders(
     return senders, opened
 
 
-def build_app(settings: Settings, config: NotifierConfig | None = None) -> FastStream:
+def build_app(settings: Settings | None = None, config: NotifierConfig | None = None) -> FastStream:
     """The notifier app. Telegram and Discord are used when their tokens are set (deliveries to
-    an unconfigured kind fail permanently, saying so); webhooks always."""
+    an unconfigured kind fail permanently, saying so); webhooks always. ``settings`` default to
+    the environment's; building contacts nothing (senders open at startup)."""
+    settings = settings or get_settings()
     config = config or NotifierConfig()
     broker = make_broker(settings, client_id="ixo-notifier")
     client = redis_client(settings)

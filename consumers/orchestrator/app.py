@@ -5,6 +5,10 @@ tool call and ``ixo.chat.response.completed.v1`` at the end.
 Idempotent: response event ids derive from the request id (a re-streamed step re-uses them),
 a rule a tool creates has an id derived from the request id and call index, and a request the
 agent already answered is not answered again (its checkpoint says so).
+
+The agent is the one ``IXO_AGENT_CONFIG`` names (the bundled ``market-assistant`` by default),
+with the model options and checkpoint store the settings give (:func:`build_agent`). AsyncAPI:
+``faststream docs gen --factory consumers.orchestrator.app:build_app``.
 """
 
 from __future__ import annotations
@@ -18,16 +22,24 @@ from decimal import Decimal
 from typing import Any
 
 from faststream import FastStream
+from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
-from agent import Agent, AgentFactory, LLMEndpoint, Message, Ports, RuleView
-from consumers.projector import Conversation, Price
+from agent import (
+    Agent,
+    AgentFactory,
+    AlertView,
+    LLMEndpoint,
+    Message,
+    Ports,
+    RuleView,
+    load_config,
+)
 from infra.kafka import Delivery, EventPublisher, make_broker, subscribe
-from infra.mongo import init_read_models, mongo_client
-from infra.settings import Settings
-from producers.rules import RuleNotFound, RuleService
+from infra.mongo import mongo_client, open_database
+from infra.redis import redis_client
+from infra.settings import Settings, get_settings
 from schemas import (
-    ALERT_RULES,
     CHAT_REQUESTS,
     CHAT_RESPONSES,
     AgentToolCalledV1,
@@ -39,10 +51,18 @@ from schemas import (
     CloudEvent,
     ToolCall,
 )
+from services import (
+    AlertService,
+    PriceService,
+    RuleDraft,
+    RuleNotFound,
+    RuleService,
+    Services,
+    saved_payload,
+)
 
 SOURCE = "/consumers/orchestrator"
 GROUP = "ixo.orchestrator"
-AGENT = "market-assistant"
 HISTORY_TURNS = 10
 NAMESPACE = uuid.UUID("5f0b7a1e-3c7d-4b8e-9a51-6d2c1e0f9a77")
 
@@ -95,34 +115,53 @@ class KafkaSink:
         await self._publish(data, "completed")
 
 
-class ReadModelPrices:
-    """PricePort over the ``prices`` projection."""
+class ServicePrices:
+    """PricePort over the service layer's prices (the ``prices`` read model)."""
+
+    def __init__(self, prices: PriceService) -> None:
+        self._prices = prices
 
     async def get_price(self, symbol: str) -> tuple[Decimal, datetime] | None:
-        price = await Price.get(symbol)
+        price = await self._prices.get(symbol)
         return None if price is None else (Decimal(price.price), price.ts)
 
 
-class EventRules:
-    """RulesPort: writes are rule events (ids derived from the idempotency key); reads come from
-    the ``rules`` projection."""
+class ServiceAlerts:
+    """AlertsPort over the service layer's fired alerts (what the chat ``alerts`` command shows
+    besides the rules, like the bots' ``/alerts``)."""
 
-    def __init__(self, publisher: EventPublisher, request: AnyEvent) -> None:
-        self._publisher = publisher
+    def __init__(self, alerts: AlertService) -> None:
+        self._alerts = alerts
+
+    async def recent_alerts(self, user_id: str, limit: int) -> Sequence[AlertView]:
+        found = await self._alerts.recent(user_id, limit=limit)
+        return [AlertView.model_validate(a.model_dump()) for a in found]
+
+
+class ServiceRules:
+    """RulesPort over the service layer's :class:`services.RuleService`: the same route (symbol
+    normalisation, checks, events) as every other client. A tool call's rule has an id and an
+    event id derived from its idempotency key, so a retried call publishes nothing new."""
+
+    def __init__(self, rules: RuleService, request: AnyEvent) -> None:
         self._request = request
-        self._service = RuleService(publisher, source=SOURCE)
+        self._service = rules
 
     async def create_rule(
         self, rule: AlertRuleCreatedV1, idempotency_key: str
     ) -> AlertRuleCreatedV1:
-        event = CloudEvent.new(
-            rule,
-            source=SOURCE,
+        existing = await self._service.get(rule.rule_id)
+        if existing is not None and existing.user_id == rule.user_id:
+            return saved_payload(existing)  # created by this call before a crash
+        draft = RuleDraft.model_validate(rule.model_dump())
+        receipt = await self._service.save(
+            draft,
             causation=self._request,
             event_id=str(uuid.uuid5(NAMESPACE, idempotency_key)),
         )
-        await self._publisher.publish(event, ALERT_RULES)
-        return rule
+        created = receipt.event.data
+        assert isinstance(created, AlertRuleCreatedV1)
+        return created
 
     async def list_rules(self, user_id: str) -> Sequence[RuleView]:
         rules = await self._service.list(user_id)
@@ -136,12 +175,10 @@ class EventRules:
         return True
 
 
-async def history(session_id: str) -> list[Message]:
-    """The session's last answered turns, oldest first, from the ``conversations`` projection."""
-    turns = await Conversation.find(Conversation.session_id == session_id).to_list()
-    turns.sort(key=lambda t: t.answered_at)
+def as_messages(turns: Sequence[Any]) -> list[Message]:
+    """Answered turns (oldest first) as the user/assistant messages the agent is given."""
     out: list[Message] = []
-    for turn in turns[-HISTORY_TURNS:]:
+    for turn in turns:
         if turn.prompt:
             out.append(Message(role="user", content=turn.prompt))
         out.append(Message(role="assistant", content=turn.answer))
@@ -151,9 +188,16 @@ async def history(session_id: str) -> list[Message]:
 class Orchestrator:
     """Runs the agent for each request: sessions in parallel, one session's requests in order."""
 
-    def __init__(self, agent: Agent, publisher: EventPublisher) -> None:
+    def __init__(self, agent: Agent, publisher: EventPublisher, services: Services) -> None:
         self.agent = agent
         self.publisher = publisher
+        self.services = services
+        self.prices = ServicePrices(services.prices)
+        self.alerts = ServiceAlerts(services.alerts)
+
+    def rules(self, request: AnyEvent) -> ServiceRules:
+        """The rule commands of one request's tools (the one place they are built)."""
+        return ServiceRules(self.services.rules, request)
 
     async def handle(self, batch: Sequence[Delivery]) -> None:
         by_session: dict[str, list[Delivery]] = defaultdict(list)
@@ -166,52 +210,63 @@ class Orchestrator:
             request = delivery.event
             data = request.data
             assert isinstance(data, ChatMessageReceivedV1)
-            ports = Ports(prices=ReadModelPrices(), rules=EventRules(self.publisher, request))
+            ports = Ports(prices=self.prices, rules=self.rules(request), alerts=self.alerts)
+            turns = await self.services.chat.history(data.session_id, turns=HISTORY_TURNS)
             await self.agent.answer(
                 data,
                 request_id=request.id,
                 sink=KafkaSink(self.publisher, request),
                 ports=ports,
-                history=await history(data.session_id),
+                history=as_messages(turns),
             )
 
 
-def build_app(settings: Settings) -> FastStream:
-    """The orchestrator app (``ixo run orchestrator``)."""
+def build_agent(settings: Settings, *, redis: Redis, mongo: AsyncDatabase[dict[str, Any]]) -> Agent:
+    """The agent ``IXO_AGENT_CONFIG`` names (a bundled name or a YAML path), with the model
+    options (``IXO_LLM_STREAM``, ``IXO_LLM_REQUEST_TIMEOUT_S``, ``IXO_LLM_MAX_TOOL_ROUNDS``) and
+    the checkpoint store (``IXO_AGENT_CHECKPOINTS``) the settings set instead of the
+    configuration's; the model is used when ``IXO_LLM_*`` names one. Raises
+    ``AgentConfigError`` for a configuration that cannot be read or is invalid."""
+    config = load_config(settings.agent_config).override(
+        stream=settings.llm_stream,
+        request_timeout_s=settings.llm_request_timeout_s,
+        max_tool_rounds=settings.llm_max_tool_rounds,
+        checkpoints=settings.agent_checkpoints,
+    )
+    factory = AgentFactory(redis=redis, mongo=mongo, key_prefix=settings.topic_prefix)
+    endpoint = LLMEndpoint(
+        base_url=settings.llm_base_url, api_key=settings.llm_api_key, model=settings.llm_model
+    )
+    return factory.build(config, llm=endpoint)
+
+
+def build_app(settings: Settings | None = None) -> FastStream:
+    """The orchestrator app (``ixo run orchestrator``); ``settings`` default to the
+    environment's.
+
+    Building reads the agent's configuration (an invalid one fails here) and contacts nothing:
+    the Redis and MongoDB clients connect on first use; MongoDB is checked at startup, before
+    the broker starts.
+    """
+    settings = settings or get_settings()
     broker = make_broker(settings, client_id="ixo-orchestrator")
     publisher = EventPublisher(broker, settings)
-    holder: dict[str, Any] = {}
+    mongo = mongo_client(settings)
+    database = mongo[settings.mongodb_database]
+    redis = redis_client(settings)
+    services = Services.build(publisher, database, settings, source=SOURCE)
+    agent = build_agent(settings, redis=redis, mongo=database)
+    orchestrator = Orchestrator(agent, publisher, services)
+    subscribe(
+        broker, settings, CHAT_REQUESTS, group=GROUP, handler=orchestrator.handle, max_records=50
+    )
 
-    async def handle(batch: Sequence[Delivery]) -> None:
-        await holder["orchestrator"].handle(batch)
+    async def check_database() -> None:
+        await open_database(settings, mongo)
 
-    subscribe(broker, settings, CHAT_REQUESTS, group=GROUP, handler=handle, max_records=50)
-    app = FastStream(broker)
+    async def close() -> None:
+        await agent.aclose()
+        await redis.aclose()
+        await mongo.close()
 
-    @app.on_startup
-    async def _connect() -> None:
-        client = mongo_client(settings)
-        db = await init_read_models(settings, client)
-        redis: Redis = Redis.from_url(settings.redis_url)
-        factory = AgentFactory(redis=redis, mongo=db, key_prefix=settings.topic_prefix)
-        agent = factory.build(
-            AGENT,
-            llm=LLMEndpoint(
-                base_url=settings.llm_base_url,
-                api_key=settings.llm_api_key,
-                model=settings.llm_model,
-            ),
-        )
-        holder.update(orchestrator=Orchestrator(agent, publisher), mongo=client, redis=redis)
-
-    @app.after_shutdown
-    async def _close() -> None:
-        orchestrator = holder.get("orchestrator")
-        if orchestrator is not None:
-            await orchestrator.agent.aclose()
-        if "redis" in holder:
-            await holder["redis"].aclose()
-        if "mongo" in holder:
-            await holder["mongo"].close()
-
-    return app
+    return FastStream(broker, on_startup=[check_database], after_shutdown=[close])

@@ -4,35 +4,13 @@ agent's answer), folded from ``ixo.chat.response.completed.v1`` alone."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
-from typing import Any, ClassVar
-
-from beanie import Document
-from pydantic import Field
-from pymongo import IndexModel
+from datetime import UTC
+from typing import ClassVar
 
 from consumers.projector._documents import offset_order, to_document
 from consumers.projector._rows import Positioned, Row
+from readmodels import Conversation, ReadModel
 from schemas import CHAT_RESPONSES, ChatResponseCompletedV1, Topic
-
-
-class Conversation(Document):
-    """One turn of a session: what the user asked and what the agent answered."""
-
-    id: str = Field(description="The request id")  # type: ignore[assignment]
-    session_id: str
-    request_id: str
-    user_id: str | None = None
-    prompt: str | None = None
-    answer: str
-    tool_calls: list[dict[str, Any]] = Field(default_factory=list)
-    answered_at: datetime
-    event_id: str
-    order: str
-
-    class Settings:
-        name = "conversations"
-        indexes: ClassVar[list[IndexModel]] = [IndexModel("session_id")]
 
 
 class ConversationsProjection:
@@ -41,7 +19,7 @@ class ConversationsProjection:
 
     name: ClassVar[str] = "conversations"
     topic: ClassVar[Topic] = CHAT_RESPONSES
-    document: ClassVar[type[Document]] = Conversation
+    document: ClassVar[type[ReadModel]] = Conversation
 
     def rows(self, items: Sequence[Positioned]) -> list[Row]:
         out = []

@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any, ClassVar
-
-from beanie import Document
-from pydantic import Field
-from pymongo import IndexModel
 
 from consumers.projector._documents import offset_order
 from consumers.projector._rows import Positioned, Row
+from readmodels import NotificationDelivery, ReadModel
 from schemas import (
     NOTIFY_DELIVERIES,
     Channel,
@@ -32,28 +29,6 @@ def delivery_id(match_id: str, channel: Channel) -> str:
     return f"{match_id}/{channel.kind}/{digest}"
 
 
-class NotificationDelivery(Document):
-    """One (match, channel) notification as its outcome event left it."""
-
-    id: str = Field(description="match_id/kind/digest of target")  # type: ignore[assignment]
-    match_id: str
-    user_id: str
-    channel: dict[str, Any]
-    status: str = Field(description="delivered | failed")
-    attempts: int
-    at: datetime = Field(description="delivered_at or failed_at")
-    error: str | None = None
-    event_id: str
-    order: str
-
-    class Settings:
-        name = "deliveries"
-        indexes: ClassVar[list[IndexModel]] = [
-            # One single-field index only (FerretDB 1.24 panics on more; see _alerts.py).
-            IndexModel("user_id"),
-        ]
-
-
 class DeliveriesProjection:
     """Maps ``ixo.notification.delivered.v1`` / ``.failed.v1`` to ``deliveries`` rows. The
     notifier emits one outcome per (match, channel) with a deterministic event id; should a crash
@@ -61,7 +36,7 @@ class DeliveriesProjection:
 
     name: ClassVar[str] = "deliveries"
     topic: ClassVar[Topic] = NOTIFY_DELIVERIES
-    document: ClassVar[type[Document]] = NotificationDelivery
+    document: ClassVar[type[ReadModel]] = NotificationDelivery
 
     def rows(self, items: Sequence[Positioned]) -> list[Row]:
         out = []

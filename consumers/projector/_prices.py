@@ -4,32 +4,12 @@ later record)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import ClassVar
 
-from beanie import Document
-from pydantic import Field
-from pymongo import IndexModel
-
 from consumers.projector._rows import Positioned, Row, order_key
+from readmodels import Price, ReadModel
 from schemas import MARKET_TICKS, MarketTickV1, Topic, decimal_str
-
-
-class Price(Document):
-    """Latest price of one symbol. Prices are decimal strings, as on the wire."""
-
-    id: str = Field(description="The symbol")  # type: ignore[assignment]
-    symbol: str
-    price: str
-    volume: str | None = None
-    venue: str
-    ts: datetime
-    event_id: str
-    order: str
-
-    class Settings:
-        name = "prices"
-        indexes: ClassVar[list[IndexModel]] = [IndexModel("venue")]
 
 
 def price_row(tick: MarketTickV1, event_id: str, partition: int, offset: int) -> Row:
@@ -55,7 +35,7 @@ class PricesProjection:
 
     name: ClassVar[str] = "prices"
     topic: ClassVar[Topic] = MARKET_TICKS
-    document: ClassVar[type[Document]] = Price
+    document: ClassVar[type[ReadModel]] = Price
 
     def rows(self, items: Sequence[Positioned]) -> list[Row]:
         out = []

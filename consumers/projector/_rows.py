@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol
 
-from beanie import Document
-
+from readmodels import ReadModel
 from schemas import AnyEvent, Topic
 
 ORDER_WIDTH_PARTITION = 5
@@ -51,7 +50,7 @@ class Projection(Protocol):
 
     name: ClassVar[str]
     topic: ClassVar[Topic]
-    document: ClassVar[type[Document]]
+    document: ClassVar[type[ReadModel]]
 
     def rows(self, items: Sequence[Positioned]) -> list[Row]: ...
 

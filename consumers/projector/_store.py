@@ -6,13 +6,20 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from beanie import Document
+from bson.errors import InvalidDocument
 from pymongo import UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, ConnectionFailure, OperationFailure, PyMongoError
+from pymongo.errors import (
+    BulkWriteError,
+    ConnectionFailure,
+    DocumentTooLarge,
+    OperationFailure,
+    PyMongoError,
+)
 
 from consumers.projector._rows import Positioned, Projection, Row, newest
+from readmodels import ReadModel
 from schemas import PermanentError, TransientError
 
 WATERMARKS = "projector_watermarks"
@@ -22,9 +29,16 @@ SWAP_ATTEMPTS = 5
 
 
 def _map_error(exc: PyMongoError) -> Exception:
-    if isinstance(exc, ConnectionFailure):
+    """A connection failure or an error MongoDB labels retryable is transient; a document
+    MongoDB can never store is permanent (dead-lettered at once); anything else stays a plain
+    handler failure (retried a few times, then dead-lettered)."""
+    if isinstance(exc, ConnectionFailure) or any(
+        exc.has_error_label(label) for label in ("RetryableWriteError", "TransientTransactionError")
+    ):
         return TransientError(f"MongoDB unavailable: {exc}")
-    return PermanentError(f"MongoDB error: {exc}")
+    if isinstance(exc, DocumentTooLarge | InvalidDocument):
+        return PermanentError(f"MongoDB cannot store it: {exc}")
+    return exc
 
 
 class ProjectionStore:
@@ -171,7 +185,7 @@ class ProjectionStore:
         await self.upsert(dst, rows)
 
 
-def _collection_name(document: type[Document]) -> str:
+def _collection_name(document: type[ReadModel]) -> str:
     settings = getattr(document, "Settings", None)
     name = getattr(settings, "name", None)
     return name if isinstance(name, str) else document.__name__.lower()

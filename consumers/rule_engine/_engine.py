@@ -1,7 +1,7 @@
 """The live engine: rule events into the index, tick batches into alerts, exactly once per
 (rule, tick) even with redelivery, crashes and several engines in one consumer group.
 
-For a batch of ticks: group by symbol; read each symbol's slice (``RedisRuleStore.load``); run
+For a batch of ticks: group by symbol; read each symbol's slice (``RuleStore.load``); run
 the fresh ticks through a :class:`Book` of the candidate rules (the pure core); commit each
 symbol's new rule states, watermark and alerts (into its outbox) atomically, compare-and-set on
 what was read; then publish the outbox, wait for the broker's acks, and drop what was
@@ -24,8 +24,16 @@ from typing import Final
 from consumers.rule_engine._book import Book
 from consumers.rule_engine._encoding import encode_alert, outgoing, rfc3339
 from consumers.rule_engine._matching import TickPoint
-from consumers.rule_engine._redis import OK, RedisRuleStore, RuleChange, Slice, SymbolCommit
-from consumers.rule_engine._types import AlertSink, OutgoingAlert, Positioned
+from consumers.rule_engine._types import (
+    OK,
+    AlertSink,
+    OutgoingAlert,
+    Positioned,
+    RuleChange,
+    RuleStore,
+    Slice,
+    SymbolCommit,
+)
 from schemas import (
     AlertRuleCreatedV1,
     AlertRuleDeletedV1,
@@ -41,7 +49,8 @@ SOURCE: Final = "/consumers/rule-engine"
 MAX_ATTEMPTS: Final = 20
 CONFLICT_BACKOFF_S: Final = 0.01
 LANE_MIN_TICKS: Final = 200
-"""A lane costs four Redis calls: small batches (no backlog) run in fewer lanes."""
+"""A lane costs four store calls (Redis round trips): small batches (no backlog) run in fewer
+lanes."""
 
 
 @dataclass(slots=True)
@@ -62,10 +71,11 @@ class TickOutcome:
 
 
 class RuleEngine:
-    """Handlers for the rules topic and the ticks topic (wired by ``app.py``)."""
+    """Handlers for the rules topic and the ticks topic (wired by ``app.py``), over any
+    :class:`RuleStore` (Redis in production, memory in tests and embeddings)."""
 
     def __init__(
-        self, store: RedisRuleStore, sink: AlertSink, *, source: str = SOURCE, lanes: int = 4
+        self, store: RuleStore, sink: AlertSink, *, source: str = SOURCE, lanes: int = 4
     ) -> None:
         self.store = store
         self.sink = sink

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Final
 
@@ -43,13 +42,18 @@ from consumers.rule_engine._book import Book
 from consumers.rule_engine._index import CODE_PHASES, PHASE_CODES, placement
 from consumers.rule_engine._matching import (
     FRESH,
-    RulePayload,
     RuleSpec,
     RuleState,
-    TickContext,
     TickPoint,
 )
 from consumers.rule_engine._tape import Tape
+from consumers.rule_engine._types import (
+    OK,
+    Applied,
+    RuleChange,
+    Slice,
+    SymbolCommit,
+)
 from schemas import (
     AlertRuleDeletedV1,
     Condition,
@@ -293,59 +297,6 @@ SCRIPTS: Final = {
     "snapshot": SNAPSHOT,
 }
 
-OK: Final = 1
-WATERMARK_MOVED: Final = 0
-RULE_CHANGED: Final = -1
-
-RuleEvent = RulePayload | AlertRuleDeletedV1
-
-
-@dataclass(frozen=True, slots=True)
-class RuleChange:
-    """A rule event and where it sits on the rules topic (its offset orders versions)."""
-
-    rule: RuleEvent
-    partition: int
-    offset: int
-
-
-@dataclass(frozen=True, slots=True)
-class Applied:
-    """What became of a rule event: ``applied`` False means it was older than the stored rule."""
-
-    rule_id: str
-    applied: bool
-    version: int
-
-
-@dataclass(slots=True)
-class Slice:
-    """What a batch of ticks of one symbol can touch, read from Redis.
-
-    ``contexts`` are the fresh ticks (after the watermark) already run through the tape;
-    ``rules`` are the index candidates with their states; ``outbox`` the alerts left
-    unpublished by an earlier attempt; ``watermark`` the (partition, offset) read, as stored.
-    """
-
-    symbol: str
-    tape: Tape
-    contexts: list[TickContext]
-    rules: list[tuple[RuleSpec, RuleState]]
-    outbox: dict[str, bytes]
-    watermark: tuple[str, str]
-
-
-@dataclass(slots=True)
-class SymbolCommit:
-    """The outcome of running a slice: changed rule states and the alerts for the outbox.
-
-    ``before`` holds the changed rules' states as read (where they sit in the index now)."""
-
-    slice: Slice
-    changed: list[tuple[RuleSpec, RuleState]] = field(default_factory=list)
-    before: dict[str, RuleState] = field(default_factory=dict)
-    alerts: list[tuple[str, bytes]] = field(default_factory=list)
-
 
 def _history_point(member: str | bytes) -> tuple[int, Decimal]:
     text = member.decode() if isinstance(member, bytes) else member
@@ -399,7 +350,8 @@ def _tape(symbol: str, state: Mapping[str, str], hist: Iterable[str | bytes]) ->
 
 
 class RedisRuleStore:
-    """Rule index, rule states and symbol tapes in Redis, under ``prefix``."""
+    """Rule index, rule states and symbol tapes in Redis, under ``prefix`` (a
+    :class:`consumers.rule_engine._types.RuleStore`)."""
 
     def __init__(self, client: Redis, prefix: str) -> None:
         self.client = client
@@ -603,15 +555,10 @@ class RedisRuleStore:
         """What to write for one symbol (JSON for the commit script; strings only)."""
         sl, tape = c.slice, c.slice.tape
         last = sl.contexts[-1].tick
-        # Trimming the history is lazy (older points never change a reference): when its last
-        # point enters a new minute, or all of it once no pct_change rule is left.
-        start = tape.loaded_second
-        if not tape.windows:
-            trim = "all" if start is not None else ""
-        elif tape.appended and (start is None or start // 60 != (tape.history_second or 0) // 60):
-            trim = str(tape.appended[-1][0] - tape.longest_window_ms)
-        else:
-            trim = ""
+        # Trimming the history is lazy (``Tape.trim_before``), or all of it once no pct_change
+        # rule is left.
+        cut = tape.trim_before()
+        trim = "all" if tape.history_dropped else ("" if cut is None else str(cut))
         hist: list[str] = []
         for ts, price in tape.appended:
             hist += [str(ts), f"{ts}:{decimal_str(price)}"]

@@ -71,6 +71,23 @@ class Tape:
     def longest_window_ms(self) -> int:
         return self.windows[-1] * 1000 if self.windows else 0
 
+    @property
+    def history_dropped(self) -> bool:
+        """True when no pct_change window is left but a stored history is: a store drops it."""
+        return not self.windows and self.loaded_second is not None
+
+    def trim_before(self) -> int | None:
+        """The tick time (ms) before which a store may drop its history points, or None.
+
+        Trimming is lazy (older points never change a reference): only when the last point
+        entered a new minute since the history was loaded."""
+        if not self.windows or not self.appended:
+            return None
+        start = self.loaded_second
+        if start is None or start // 60 != (self.history_second or 0) // 60:
+            return self.appended[-1][0] - self.longest_window_ms
+        return None
+
     def advance(self, tick: TickPoint) -> TickContext:
         """Record ``tick`` and return what rules see of it."""
         previous = self.last_price

@@ -1,5 +1,8 @@
 """FastStream wiring of the rule engine, and the Kafka/Redis entry points the CLI and the gateway
-call (backtest over the ticks topic, a saved rule as the engine holds it)."""
+call (backtest over the ticks topic, a saved rule as the engine holds it).
+
+AsyncAPI: ``faststream docs gen --factory consumers.rule_engine.app:build_app`` (settings from
+the environment; nothing is contacted)."""
 
 from __future__ import annotations
 
@@ -7,9 +10,7 @@ import asyncio
 from collections.abc import Sequence
 from datetime import datetime
 
-from aiokafka.errors import KafkaError
 from faststream import FastStream
-from redis.asyncio import Redis
 
 from consumers.rule_engine._backtest import BacktestMatch, backtest_range
 from consumers.rule_engine._engine import RuleEngine
@@ -17,27 +18,26 @@ from consumers.rule_engine._matching import RulePayload, RuleSpec
 from consumers.rule_engine._redis import RedisRuleStore
 from consumers.rule_engine._types import OutgoingAlert
 from infra.kafka import (
-    CLOUDEVENTS_CONTENT_TYPE,
     Delivery,
     EventPublisher,
+    KafkaTickHistory,
     make_broker,
-    offsets_consumer,
     subscribe,
 )
-from infra.settings import Settings
+from infra.redis import key_prefix as _key_prefix
+from infra.redis import redis_client
+from infra.settings import Settings, get_settings
 from schemas import (
     ALERT_MATCHES,
     ALERT_RULES,
-    HEADER_ID,
-    HEADER_TYPE,
     MARKET_TICKS,
     AlertTriggeredV1,
-    TransientError,
+    envelope_headers,
 )
 
 GROUP_RULES = "ixo.rule-engine.rules"
 GROUP_TICKS = "ixo.rule-engine.ticks"
-REDIS_TIMEOUT_S = 10.0
+REDIS_COMPONENT = "rule-engine"
 ALERT_TYPE = AlertTriggeredV1.event_type
 TICK_BATCH = 1000
 """Ticks per handler call at most: a batch's Redis work is mostly per symbol, so a backlog is
@@ -46,15 +46,7 @@ matched faster in bigger batches; with no backlog, batches are as small as what 
 
 def key_prefix(settings: Settings) -> str:
     """The Redis key prefix of the engine's state (the deployment's topic prefix included)."""
-    return f"{settings.topic_prefix}ixo:rule-engine:"
-
-
-def redis_client(settings: Settings) -> Redis:
-    return Redis.from_url(
-        settings.redis_url,
-        socket_timeout=REDIS_TIMEOUT_S,
-        socket_connect_timeout=REDIS_TIMEOUT_S,
-    )
+    return _key_prefix(settings, REDIS_COMPONENT)
 
 
 class KafkaAlertSink:
@@ -67,32 +59,25 @@ class KafkaAlertSink:
         self._topic = ALERT_MATCHES.full_name(settings.topic_prefix)
 
     async def publish(self, alerts: Sequence[OutgoingAlert]) -> None:
+        """Raises TransientError or PermanentError (the publisher maps Kafka's errors)."""
         send = self._publisher.send_raw
-        try:
-            futures = [
-                await send(
-                    self._topic,
-                    a.raw,
-                    key=a.key,
-                    headers={
-                        "content-type": CLOUDEVENTS_CONTENT_TYPE,
-                        HEADER_TYPE: ALERT_TYPE,
-                        HEADER_ID: a.event_id,
-                    },
-                )
-                for a in alerts
-            ]
-            await asyncio.gather(*futures)
-        except KafkaError as exc:
-            msg = f"cannot publish alerts: {exc}"
-            raise TransientError(msg) from None
+        futures = [
+            await send(
+                self._topic, a.raw, key=a.key, headers=envelope_headers(ALERT_TYPE, a.event_id)
+            )
+            for a in alerts
+        ]
+        await asyncio.gather(*futures)
 
 
-def build_app(settings: Settings, *, max_records: int = TICK_BATCH) -> FastStream:
+def build_app(settings: Settings | None = None, *, max_records: int = TICK_BATCH) -> FastStream:
     """The rule engine: rule events into the Redis index, ticks into ``ixo.alert.triggered.v1``.
 
     Any number of these, in one pair of consumer groups, share the work (state is in Redis).
+    ``settings`` default to the environment's. Building contacts nothing (the Redis client
+    connects on first use), so the AsyncAPI document can be generated offline.
     """
+    settings = settings or get_settings()
     broker = make_broker(settings, client_id="ixo-rule-engine")
     client = redis_client(settings)
     store = RedisRuleStore(client, key_prefix(settings))
@@ -127,15 +112,9 @@ async def backtest_history(
 ) -> list[BacktestMatch]:
     """Backtest ``rule`` over ``ixo.market.ticks`` between ``since`` and ``until`` (exchange
     time; ``until`` defaults to now), with the live engine's matching code; publishes nothing."""
-    async with offsets_consumer(settings) as consumer:
-        return await backtest_range(
-            consumer,
-            MARKET_TICKS.full_name(settings.topic_prefix),
-            rule,
-            since=since,
-            until=until,
-            rule_version=rule_version,
-        )
+    return await backtest_range(
+        KafkaTickHistory(settings), rule, since=since, until=until, rule_version=rule_version
+    )
 
 
 async def saved_rule(settings: Settings, rule_id: str) -> RuleSpec | None:

@@ -16,14 +16,11 @@ import contextlib
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Final
 
-from aiokafka.errors import KafkaError
 from faststream import FastStream
-from pymongo.errors import PyMongoError
-from redis.asyncio import Redis
+from faststream.kafka import KafkaBroker
 
-from consumers.projector import Alert
 from consumers.scheduler import (
     REGISTRY,
     SOURCE,
@@ -40,15 +37,18 @@ from consumers.scheduler import (
     system_clock,
 )
 from infra.kafka import EventPublisher, make_broker, subscribe
-from infra.mongo import init_read_models, mongo_client
-from infra.settings import Settings
+from infra.mongo import mongo_client, open_database
+from infra.redis import key_prefix as _key_prefix
+from infra.redis import redis_client
+from infra.settings import Settings, get_settings
+from readmodels import ReadModels
 from schemas import SCHEDULES, AnyEvent, TransientError
 
 log = logging.getLogger(__name__)
 
 GROUP_SCHEDULES: Final = "ixo.scheduler.schedules"
 GROUP_WORKERS: Final = "ixo.scheduler.workers."
-REDIS_TIMEOUT_S: Final = 10.0
+REDIS_COMPONENT: Final = "sched"
 STOP_TIMEOUT_S: Final = 10.0
 
 
@@ -59,15 +59,7 @@ def schedules_group(epoch: str) -> str:
 
 def key_prefix(settings: Settings) -> str:
     """The Redis key prefix of the scheduler's state (the deployment's topic prefix included)."""
-    return f"{settings.topic_prefix}ixo:sched:"
-
-
-def redis_client(settings: Settings) -> Redis:
-    return Redis.from_url(
-        settings.redis_url,
-        socket_timeout=REDIS_TIMEOUT_S,
-        socket_connect_timeout=REDIS_TIMEOUT_S,
-    )
+    return _key_prefix(settings, REDIS_COMPONENT)
 
 
 class KafkaSink:
@@ -77,34 +69,21 @@ class KafkaSink:
         self._publisher = publisher
 
     async def publish(self, events: Sequence[AnyEvent]) -> None:
-        try:
-            futures = [await self._publisher.send(e) for e in events]
-            await asyncio.gather(*futures)
-        except KafkaError as exc:
-            msg = f"Kafka unavailable: {exc}"
-            raise TransientError(msg) from None
+        """Kafka's errors arrive mapped (:class:`TransientError` / :class:`PermanentError`)."""
+        await self._publisher.publish_many(events)
 
 
 class ReadModelAlerts:
-    """:class:`consumers.scheduler.AlertReads` over the ``alerts`` projection."""
+    """:class:`consumers.scheduler.AlertReads` over the ``alerts`` read model."""
+
+    def __init__(self, reads: ReadModels) -> None:
+        self._reads = reads
 
     async def between(
         self, user_id: str, start: datetime, end: datetime, limit: int
     ) -> list[AlertLine]:
-        try:
-            found = await Alert.find(
-                Alert.user_id == user_id,
-                Alert.triggered_at > start,
-                Alert.triggered_at <= end,
-            ).to_list()
-        except PyMongoError as exc:
-            msg = f"MongoDB unavailable: {exc}"
-            raise TransientError(msg) from None
-        found.sort(key=lambda a: (a.triggered_at, a.match_id))
-        return [
-            AlertLine(a.rule_id, a.symbol, a.price, a.condition, a.triggered_at)
-            for a in found[-limit:]
-        ]
+        found = await self._reads.alerts_between(user_id, start, end, limit=limit)
+        return [AlertLine(a.rule_id, a.symbol, a.price, a.condition, a.triggered_at) for a in found]
 
 
 async def clock_loop(
@@ -122,15 +101,67 @@ async def clock_loop(
             await asyncio.wait_for(stop.wait(), tick_s)
 
 
+class ClockTask:
+    """The clock loop as the app's background task: started once the broker runs, stopped (and
+    awaited, at most :data:`STOP_TIMEOUT_S`) when the app shuts down."""
+
+    def __init__(self, scheduler: Scheduler, clock: Clock, tick_s: float) -> None:
+        self._scheduler = scheduler
+        self._clock = clock
+        self._tick_s = tick_s
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._stop.clear()
+        self._task = asyncio.create_task(
+            clock_loop(self._scheduler, self._clock, self._tick_s, self._stop),
+            name="ixo-scheduler-clock",
+        )
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is None:
+            return
+        self._stop.set()
+        try:
+            await asyncio.wait_for(task, STOP_TIMEOUT_S)
+        except TimeoutError:
+            log.warning("the scheduler's clock did not stop in time; cancelled")
+
+
+class BookFold:
+    """The subscriber folding ``ixo.schedules`` into the book. Its group is known only once
+    Redis says which book it fills, so it is added at startup (before the broker starts, so it
+    starts with the others), once per app."""
+
+    def __init__(self, broker: KafkaBroker, settings: Settings, book: RedisBook) -> None:
+        self._broker = broker
+        self._settings = settings
+        self._book = book
+        self.subscribed = False
+
+    async def subscribe(self) -> None:
+        if self.subscribed:
+            return
+        group = schedules_group(await self._book.epoch())
+        subscribe(self._broker, self._settings, SCHEDULES, group=group, handler=self._book.fold)
+        self.subscribed = True
+
+
 def build_app(
-    settings: Settings,
+    settings: Settings | None = None,
     config: SchedulerConfig | None = None,
     *,
     registry: Registry = REGISTRY,
     clock: Clock = system_clock,
 ) -> FastStream:
     """The scheduler app. ``config``, ``registry`` and ``clock`` are for tests and embedding;
-    ``ixo run scheduler`` uses the defaults (1 s ticks, 24 h catch-up, the system clock)."""
+    ``ixo run scheduler`` uses the defaults (1 s ticks, 24 h catch-up, the system clock).
+    ``settings`` default to the environment's; building contacts nothing (the clients connect
+    on first use), so ``faststream docs gen --factory consumers.scheduler.app:build_app`` works
+    offline (the book's fold, subscribed at startup, is not in that document)."""
+    settings = settings or get_settings()
     config = config or SchedulerConfig()
     broker = make_broker(settings, client_id="ixo-scheduler")
     publisher = EventPublisher(broker, settings)
@@ -143,7 +174,9 @@ def build_app(
         redis, prefix, lease_s=config.lease_s, done_ttl_s=int(done_ttl.total_seconds())
     )
     scheduler = Scheduler(ledger, book, sink, tasks=registry.tasks, config=config)
-    ctx = WorkerContext(schedules=book, alerts=ReadModelAlerts(), clock=clock)
+    mongo = mongo_client(settings)
+    reads = ReadModels(mongo[settings.mongodb_database])
+    ctx = WorkerContext(schedules=book, alerts=ReadModelAlerts(reads), clock=clock)
     dispatcher = Dispatcher(registry, ctx, sink, RedisHandled(redis, prefix), source=SOURCE)
 
     for topic in registry.topics():
@@ -155,51 +188,21 @@ def build_app(
             handler=dispatcher.handle,
             max_records=100,
         )
-    app = FastStream(broker)
-    holder: dict[str, Any] = {}
+    fold = BookFold(broker, settings, book)
+    ticking = ClockTask(scheduler, clock, config.tick_s)
 
-    @app.on_startup
-    async def _connect() -> None:
-        client = mongo_client(settings)
-        holder["mongo"] = client
-        await init_read_models(settings, client)
-        # The fold's group is known only once Redis says which book it fills (before the
-        # broker starts, so the subscriber starts with the others).
-        if holder.get("folding"):
-            return
-        holder["folding"] = True
-        subscribe(
-            broker,
-            settings,
-            SCHEDULES,
-            group=schedules_group(await book.epoch()),
-            handler=book.fold,
-        )
+    async def connect() -> None:
+        await open_database(settings, mongo)
+        await fold.subscribe()
 
-    @app.after_startup
-    async def _start_clock() -> None:
-        stop = asyncio.Event()
-        holder["stop"] = stop
-        holder["loop"] = asyncio.create_task(
-            clock_loop(scheduler, clock, config.tick_s, stop), name="ixo-scheduler-clock"
-        )
-
-    @app.on_shutdown
-    async def _stop_clock() -> None:
-        loop: asyncio.Task[None] | None = holder.pop("loop", None)
-        if loop is None:
-            return
-        holder["stop"].set()
-        try:
-            await asyncio.wait_for(loop, STOP_TIMEOUT_S)
-        except TimeoutError:
-            log.warning("the scheduler's clock did not stop in time; cancelled")
-
-    @app.after_shutdown
-    async def _close() -> None:
+    async def close() -> None:
         await redis.aclose()
-        client = holder.pop("mongo", None)
-        if client is not None:
-            await client.close()
+        await mongo.close()
 
-    return app
+    return FastStream(
+        broker,
+        on_startup=[connect],
+        after_startup=[ticking.start],
+        on_shutdown=[ticking.stop],
+        after_shutdown=[close],
+    )

@@ -10,6 +10,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
 
+from infra.kafka._security import client_options
 from infra.settings import Settings
 from schemas import CATALOGUE, Topic, TransientError
 
@@ -31,7 +32,7 @@ class TopicInfo:
 
 @contextlib.asynccontextmanager
 async def admin_client(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="ixo-admin")
+    admin = AIOKafkaAdminClient(**client_options(settings), client_id="ixo-admin")
     try:
         await admin.start()
     except KafkaConnectionError as exc:
@@ -56,7 +57,10 @@ async def ensure_topics(settings: Settings, topics: Iterable[Topic] | None = Non
             return []
         new = [
             NewTopic(
-                t.full_name(settings.topic_prefix), t.partitions, 1, topic_configs=t.kafka_config()
+                t.full_name(settings.topic_prefix),
+                t.partitions,
+                settings.kafka.replication_factor,
+                topic_configs=t.kafka_config(),
             )
             for t in missing
         ]
@@ -69,7 +73,7 @@ async def ensure_topics(settings: Settings, topics: Iterable[Topic] | None = Non
 async def offsets_consumer(settings: Settings) -> AsyncIterator[AIOKafkaConsumer]:
     """A group-less consumer for metadata and offset look-ups."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False, client_id="ixo-ops"
+        **client_options(settings), enable_auto_commit=False, client_id="ixo-ops"
     )
     try:
         await consumer.start()

@@ -6,13 +6,15 @@ import logging
 
 from faststream.kafka import KafkaBroker
 
+from infra.kafka._security import broker_security
 from infra.settings import Settings
 
 MAX_BATCH_BYTES = 1024 * 1024
 
 
 def make_broker(settings: Settings, *, client_id: str = "impressox") -> KafkaBroker:
-    """A broker with an idempotent, acks=all producer that never creates topics by accident.
+    """A broker with an idempotent, acks=all producer that never creates topics by accident,
+    secured as ``settings.kafka`` says (SASL, TLS).
 
     FastStream's per-message INFO logs cost most of a consumer's time (shared/notes), so they go
     to DEBUG; our consumer wiring logs what matters (dead letters, retries) itself.
@@ -20,6 +22,7 @@ def make_broker(settings: Settings, *, client_id: str = "impressox") -> KafkaBro
     return KafkaBroker(
         settings.kafka_bootstrap,
         client_id=client_id,
+        security=broker_security(settings.kafka),
         enable_idempotence=True,
         acks="all",
         linger_ms=settings.kafka_linger_ms,

@@ -7,6 +7,10 @@ A subscriber here is a batch subscriber (shared/notes: 5x the per-message path).
 2. the handler gets the good records in offset order; if it raises, it is retried with backoff;
    after the retries, the batch is split and each record retried alone, so one poison record
    goes to the DLQ (``x-error-type: handler_failed``) and its neighbours are still processed;
+   a :class:`PermanentError` (e.g. a record that can never be published) is not retried: the
+   batch is split at once and the record that raises it alone is dead-lettered
+   (``x-error-type: permanent_error``, its cause in ``x-error``), so it never holds up the
+   records behind it on its partition or any other partition;
    a :class:`TransientError` (a dependency is down) is retried until ``transient_deadline_s``
    and then the batch is handed back to Kafka uncommitted (nack), never dead-lettered;
 3. offsets are committed only after the handler's effects and the dead letters are durable.
@@ -34,15 +38,20 @@ from schemas import (
     HEADER_SOURCE_PARTITION,
     HEADER_SOURCE_TOPIC,
     AnyEvent,
+    EventCodec,
     InvalidEvent,
+    PermanentError,
     Topic,
     TransientError,
     codec_for,
+    header_map,
 )
 
 log = logging.getLogger(__name__)
 
 MAX_ERROR_LEN = 2000
+HANDLER_FAILED = "handler_failed"
+PERMANENT_ERROR = "permanent_error"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +68,23 @@ class Delivery:
 BatchHandler = Callable[[Sequence[Delivery]], Awaitable[None]]
 
 
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """Why a handler gave up on a batch: ``kind`` becomes the DLQ's ``x-error-type``."""
+
+    kind: str
+    error: str
+
+
+def _describe(exc: BaseException) -> str:
+    """``Type: message``, and the cause's when there is one (a PermanentError names Kafka's)."""
+    text = f"{type(exc).__name__}: {exc}"
+    cause = exc.__cause__
+    if cause is not None and str(cause) not in text:
+        text += f" (caused by {type(cause).__name__}: {cause})"
+    return text
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     attempts: int = 3
@@ -71,7 +97,12 @@ class RetryPolicy:
 
 
 class DeadLetters:
-    """Sends records, exactly as they came, to their topic's DLQ with ``x-error*`` headers."""
+    """Sends records, exactly as they came, to their topic's DLQ with ``x-error*`` headers.
+
+    The value and key are kept; the headers too, except that helper headers written under their
+    legacy ``ce_`` names are written under their current names (a ``ce_`` header would make
+    CloudEvents readers take the record for binary mode).
+    """
 
     def __init__(self, publisher: EventPublisher, settings: Settings) -> None:
         self._publisher = publisher
@@ -80,7 +111,7 @@ class DeadLetters:
     async def send(
         self, topic: Topic, record: ConsumerRecord[Any, Any], kind: str, error: str
     ) -> asyncio.Future[Any]:
-        headers = {k: v.decode("utf-8", "replace") for k, v in (record.headers or ())}
+        headers = header_map(record.headers)
         headers.update(
             {
                 HEADER_ERROR: error[:MAX_ERROR_LEN],
@@ -100,12 +131,18 @@ class DeadLetters:
                 "error": error[:200],
             },
         )
-        return await self._publisher.send_raw(
-            topic.dlq.full_name(self._prefix),
-            record.value or b"",
-            key=record.key,
-            headers=headers,
-        )
+        dlq = topic.dlq.full_name(self._prefix)
+        try:
+            return await self._publisher.send_raw(
+                dlq, record.value or b"", key=record.key, headers=headers
+            )
+        except PermanentError as exc:
+            # The value with our headers no longer fits: keep the error and where the record
+            # is (its source offset), without the value, rather than block the partition.
+            headers[HEADER_ERROR] = f"{error[: MAX_ERROR_LEN // 2]} (value not copied: {exc})"[
+                :MAX_ERROR_LEN
+            ]
+            return await self._publisher.send_raw(dlq, b"", key=record.key, headers=headers)
 
 
 async def _raw_records(msg: StreamMessage[Any]) -> Any:
@@ -123,9 +160,10 @@ class EventConsumer:
         handler: BatchHandler,
         dead_letters: DeadLetters,
         policy: RetryPolicy = RetryPolicy(),
+        codec: EventCodec | None = None,
     ) -> None:
         self.topic = topic
-        self._codec = codec_for(topic)
+        self._codec = codec or codec_for(topic)
         self._handler = handler
         self._dead = dead_letters
         self._policy = policy
@@ -146,27 +184,29 @@ class EventConsumer:
             )
             by_offset[record.partition, record.offset] = record
         if good:
-            for delivery, error in await self._handle(good):
+            for delivery, failure in await self._handle(good):
                 record = by_offset[delivery.partition, delivery.offset]
-                pending.append(await self._dead.send(self.topic, record, "handler_failed", error))
+                pending.append(
+                    await self._dead.send(self.topic, record, failure.kind, failure.error)
+                )
         if pending:
             await asyncio.gather(*pending)
 
-    async def _handle(self, batch: Sequence[Delivery]) -> list[tuple[Delivery, str]]:
-        """Run the handler; returns the deliveries that kept failing, with their error."""
-        error = await self._attempt(batch)
-        if error is None:
+    async def _handle(self, batch: Sequence[Delivery]) -> list[tuple[Delivery, Failure]]:
+        """Run the handler; returns the deliveries that kept failing, with why."""
+        failure = await self._attempt(batch)
+        if failure is None:
             return []
         if len(batch) == 1:
-            return [(batch[0], error)]
-        failed: list[tuple[Delivery, str]] = []
+            return [(batch[0], failure)]
+        failed: list[tuple[Delivery, Failure]] = []
         for delivery in batch:
             one = await self._attempt([delivery])
             if one is not None:
                 failed.append((delivery, one))
         return failed
 
-    async def _attempt(self, batch: Sequence[Delivery]) -> str | None:
+    async def _attempt(self, batch: Sequence[Delivery]) -> Failure | None:
         policy = self._policy
         attempt = 0
         loop = asyncio.get_running_loop()
@@ -181,6 +221,20 @@ class EventConsumer:
                 log.warning("transient failure, retrying", extra={"error": str(exc)})
                 await asyncio.sleep(policy.delay(min(attempt, 10)))
                 attempt += 1
+            except PermanentError as exc:
+                first = batch[0]
+                log.warning(
+                    "permanent failure, not retried",
+                    extra={
+                        "topic": first.topic,
+                        "partition": first.partition,
+                        "offset": first.offset,
+                        "event_id": first.event.id,
+                        "records": len(batch),
+                        "error": str(exc)[:200],
+                    },
+                )
+                return Failure(PERMANENT_ERROR, _describe(exc))
             except Exception as exc:
                 attempt += 1
                 if attempt >= policy.attempts:
@@ -194,7 +248,7 @@ class EventConsumer:
                             "event_id": first.event.id,
                         },
                     )
-                    return f"{type(exc).__name__}: {exc}"
+                    return Failure(HANDLER_FAILED, _describe(exc))
                 await asyncio.sleep(policy.delay(attempt))
             else:
                 return None
@@ -210,14 +264,16 @@ def subscribe(
     policy: RetryPolicy = RetryPolicy(),
     max_records: int = 500,
     auto_offset_reset: Literal["earliest", "latest"] = "earliest",
+    codec: EventCodec | None = None,
 ) -> EventConsumer:
     """Register a batch subscriber for ``topic`` in consumer group ``group`` (both prefixed).
 
     Offsets are committed after ``handler`` returned and dead letters were acknowledged; if the
     wrapper raises (a dependency down for too long), the batch is sought back and redelivered.
+    ``codec`` defaults to the topic's catalogue codec.
     """
     consumer = EventConsumer(
-        topic, handler, DeadLetters(EventPublisher(broker, settings), settings), policy
+        topic, handler, DeadLetters(EventPublisher(broker, settings), settings), policy, codec
     )
 
     async def on_batch(records: Any) -> None:

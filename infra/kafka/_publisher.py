@@ -1,28 +1,56 @@
-"""Publish typed events: envelope to bytes, key = subject, ``ce_type``/``ce_id`` headers."""
+"""The one publish path: envelope to bytes, key = subject, structured-mode headers, and Kafka's
+errors mapped to :class:`TransientError` (retry) or :class:`PermanentError` (this record can
+never be published) — on queueing and on the broker's acknowledgement alike."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from aiokafka.errors import KafkaError
 from aiokafka.structs import RecordMetadata
-from faststream.exceptions import IncorrectState
 from faststream.kafka import KafkaBroker
 
+from infra.kafka._errors import publish_error
 from infra.settings import Settings
-from schemas import CATALOGUE, HEADER_ID, HEADER_TYPE, AnyEvent, Topic, TransientError, encode
+from schemas import (
+    CATALOGUE,
+    CLOUDEVENTS_CONTENT_TYPE,
+    AnyEvent,
+    PermanentError,
+    Topic,
+    encode,
+    envelope_headers,
+)
 
-CLOUDEVENTS_CONTENT_TYPE = "application/cloudevents+json; charset=UTF-8"
+__all__ = ["CLOUDEVENTS_CONTENT_TYPE", "EventPublisher", "record_headers"]
 
 
 def record_headers(event: AnyEvent) -> dict[str, str]:
-    return {
-        "content-type": CLOUDEVENTS_CONTENT_TYPE,
-        HEADER_TYPE: event.type,
-        HEADER_ID: event.id,
-    }
+    """The headers of the record that carries ``event``."""
+    return envelope_headers(event.type, event.id)
+
+
+def _mapped(future: asyncio.Future[RecordMetadata], topic: str) -> asyncio.Future[RecordMetadata]:
+    """A future that resolves like ``future`` but fails with our error instead of Kafka's."""
+    out: asyncio.Future[RecordMetadata] = future.get_loop().create_future()
+
+    def settle(done: asyncio.Future[RecordMetadata]) -> None:
+        if out.done():
+            return
+        if done.cancelled():
+            out.cancel()
+            return
+        exc = done.exception()
+        if exc is None:
+            out.set_result(done.result())
+            return
+        error = publish_error(exc, topic)
+        error.__cause__ = exc
+        out.set_exception(error)
+
+    future.add_done_callback(settle)
+    return out
 
 
 class EventPublisher:
@@ -30,6 +58,8 @@ class EventPublisher:
 
     ``publish`` waits for the broker's acknowledgement; ``send`` returns a future so hot paths
     can keep many records in flight and wait once (never await each publish on a hot path).
+    Every failure, raised by a method or by awaiting a returned future, is a
+    :class:`TransientError` or a :class:`PermanentError` naming Kafka's error as its cause.
     """
 
     def __init__(self, broker: KafkaBroker, settings: Settings) -> None:
@@ -40,41 +70,38 @@ class EventPublisher:
         return (topic or CATALOGUE.topic_for_type(event.type)).full_name(self._prefix)
 
     async def publish(self, event: AnyEvent, topic: Topic | None = None) -> RecordMetadata:
-        """Publish one event and wait until the broker has it (acks=all).
-
-        Raises :class:`TransientError` when Kafka cannot take it (callers retry or answer 503).
-        """
-        future = await self.send(event, topic)
-        try:
-            return await future
-        except KafkaError as exc:
-            msg = f"Kafka did not accept the event: {exc}"
-            raise TransientError(msg) from exc
+        """Publish one event and wait until the broker has it (acks=all)."""
+        return await (await self.send(event, topic))
 
     async def send(
         self, event: AnyEvent, topic: Topic | None = None
     ) -> asyncio.Future[RecordMetadata]:
         """Queue one event; the returned future resolves when the broker acknowledged it."""
-        return await self.send_raw(
-            self.topic_name(event, topic),
-            encode(event),
-            key=event.subject,
-            headers=record_headers(event),
-        )
+        name = self.topic_name(event, topic)
+        try:
+            value = encode(event)
+        except Exception as exc:
+            msg = f"cannot serialise {event.type} {event.id} for {name}: {exc}"
+            raise PermanentError(msg) from exc
+        return await self.send_raw(name, value, key=event.subject, headers=record_headers(event))
 
     async def send_raw(
-        self, topic: str, value: bytes, *, key: str | bytes | None, headers: dict[str, str]
+        self,
+        topic: str,
+        value: bytes,
+        *,
+        key: str | bytes | None,
+        headers: Mapping[str, str],
     ) -> asyncio.Future[RecordMetadata]:
-        """Queue already-encoded bytes (dead letters, requeues, replays)."""
+        """Queue already-encoded bytes (alerts from an outbox, dead letters, requeues)."""
         raw_key = key.encode() if isinstance(key, str) else key
         try:
             future: Any = await self._broker.publish(
-                value, topic=topic, key=raw_key, headers=headers, no_confirm=True
+                value, topic=topic, key=raw_key, headers=dict(headers), no_confirm=True
             )
-        except (KafkaError, IncorrectState) as exc:
-            msg = f"cannot publish to Kafka: {exc}"
-            raise TransientError(msg) from exc
-        return future  # type: ignore[no-any-return]
+        except Exception as exc:
+            raise publish_error(exc, topic) from exc
+        return _mapped(future, topic)
 
     async def publish_many(self, events: Iterable[AnyEvent]) -> list[RecordMetadata]:
         """Publish many events with all of them in flight, then wait for every ack."""

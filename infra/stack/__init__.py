@@ -15,20 +15,25 @@ Usage::
     ...
     LocalStack(Path(".ixo")).down()   # from any process: finds them through run/*.pid
 
-Tests: `LocalStack(tmp_path, StackPorts.free())`, `up()`, then `down()`.
+Tests: `LocalStack(tmp_path, StackPorts.free())`, `up()`, then `down()`. `RunningComponents`
+records the processes `ixo up` runs beside the stack, for `ixo stack status`.
 """
 
-from infra.stack._base import ServiceStatus, StackError, default_cache_dir
+from infra.stack._base import PortConflictError, ServiceStatus, StackError, default_cache_dir
 from infra.stack._ferretdb import FERRETDB_VERSION
 from infra.stack._kafka import KAFKA_VERSION
 from infra.stack._ports import StackPorts
+from infra.stack._running import ComponentRecord, RunningComponents
 from infra.stack._stack import KafkaImpl, LocalStack
 
 __all__ = [
     "FERRETDB_VERSION",
     "KAFKA_VERSION",
+    "ComponentRecord",
     "KafkaImpl",
     "LocalStack",
+    "PortConflictError",
+    "RunningComponents",
     "ServiceStatus",
     "StackError",
     "StackPorts",

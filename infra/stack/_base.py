@@ -21,6 +21,10 @@ class StackError(Exception):
     """A failure of the local stack, with a one-line message meant for a person."""
 
 
+class PortConflictError(StackError):
+    """A port the stack needs is taken by another program (before or while a server binds)."""
+
+
 @dataclass(frozen=True)
 class ServiceStatus:
     """What `LocalStack.status()` reports for one service."""
@@ -30,6 +34,8 @@ class ServiceStatus:
     pid: int | None
     address: str
     detail: str
+    kind: str = "service"
+    """"service" (a server of the stack) or "component" (a process `ixo up` runs)."""
 
 
 def default_cache_dir() -> Path:

@@ -79,7 +79,9 @@ class FerretDBService(Service):
     def install(self) -> None:
         if self.installed():
             return
-        with file_lock(self.ctx.cache_dir / ".ferretdb.lock"):
+        with file_lock(
+            self.ctx.cache_dir / ".ferretdb.lock", what="FerretDB install", on_wait=self.ctx.say
+        ):
             if self.installed():
                 return
             go = find_go()

@@ -96,23 +96,41 @@ def _new_cluster_id() -> str:
             return text
 
 
-async def _metadata_ok(bootstrap: str, seconds: float) -> bool:
+#: the consumer group whose coordinator `kafka_ready(..., coordinator=True)` looks up
+PROBE_GROUP = "ixo.stack.probe"
+
+
+async def _kafka_ready(bootstrap: str, seconds: float, *, coordinator: bool) -> bool:
     from aiokafka import AIOKafkaClient
+    from aiokafka.client import CoordinationType
+    from aiokafka.errors import KafkaError
 
     client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=int(seconds * 1000))
     try:
         async with asyncio.timeout(seconds):
             await client.bootstrap()
-        return bool(client.cluster.brokers())
+            if not client.cluster.brokers():
+                return False
+            if coordinator:
+                # The first FindCoordinator creates __consumer_offsets; until its partitions
+                # have leaders every consumer logs GroupCoordinatorNotAvailable errors.
+                try:
+                    await client.coordinator_lookup(CoordinationType.GROUP, PROBE_GROUP)
+                except KafkaError:
+                    return False
+        return True
     finally:
         await client.close()
 
 
-def kafka_metadata_ok(bootstrap: str, timeout: float) -> bool:
-    """A real Metadata request through aiokafka, run on its own thread and event loop (so it
-    works whether or not the caller is inside a running loop)."""
+def kafka_ready(bootstrap: str, timeout: float, *, coordinator: bool = False) -> bool:
+    """A real Metadata request through aiokafka (and, with `coordinator`, a group coordinator
+    lookup), run on its own thread and event loop (so it works whether or not the caller is
+    inside a running loop)."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ixo-kafka-probe") as pool:
-        return pool.submit(lambda: asyncio.run(_metadata_ok(bootstrap, timeout))).result()
+        return pool.submit(
+            lambda: asyncio.run(_kafka_ready(bootstrap, timeout, coordinator=coordinator))
+        ).result()
 
 
 class KafkaService(Service):
@@ -158,7 +176,9 @@ class KafkaService(Service):
             raise StackError(problem)
         if self.installed():
             return
-        with file_lock(self.ctx.cache_dir / ".kafka.lock"):
+        with file_lock(
+            self.ctx.cache_dir / ".kafka.lock", what="Kafka install", on_wait=self.ctx.say
+        ):
             if self.installed():
                 return
             mvn = shutil.which("mvn")
@@ -272,7 +292,9 @@ class KafkaService(Service):
         return argv, None, self.config_dir
 
     def check(self, timeout: float) -> bool:
-        return kafka_metadata_ok(self.address, timeout)
+        # Ready means consumer groups work too: components started right after do not
+        # log a burst of GroupCoordinatorNotAvailable errors.
+        return kafka_ready(self.address, timeout, coordinator=True)
 
     def describe(self) -> str:
         return f"Apache Kafka {KAFKA_VERSION} (KRaft), data in {self.data_dir}"
@@ -328,7 +350,7 @@ class TansuService(Service):
         return argv, None, self.ctx.state_dir / "kafka"
 
     def check(self, timeout: float) -> bool:
-        return kafka_metadata_ok(self.address, timeout)
+        return kafka_ready(self.address, timeout)
 
     def describe(self) -> str:
         return "Tansu (memory storage: data NOT persisted)"

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 LOOPBACK = "127.0.0.1"
@@ -18,25 +20,37 @@ class StackPorts:
     kafka_controller: int = 9093
     mongodb: int = 27017
     redis: int = 6379
+    picked: bool = field(default=False, compare=False)
+    """True when `free()` chose these ports: the stack may pick others if one gets taken."""
 
     @classmethod
     def free(cls) -> StackPorts:
-        """Pick currently free, distinct loopback ports (for tests)."""
+        """Pick currently free, distinct loopback ports (tests, `ixo stack up --free-ports`)."""
         with contextlib.ExitStack() as stack:
-            picked: list[int] = []
-            for _ in fields(cls):
+            chosen: list[int] = []
+            for _ in _PORT_NAMES:
                 sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
                 sock.bind((LOOPBACK, 0))
-                picked.append(int(sock.getsockname()[1]))
-        return cls(*picked)
+                chosen.append(int(sock.getsockname()[1]))
+        kafka, controller, mongodb, redis = chosen
+        return cls(kafka, controller, mongodb, redis, picked=True)
 
     def as_dict(self) -> dict[str, int]:
-        return asdict(self)
+        return {name: int(getattr(self, name)) for name in _PORT_NAMES}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StackPorts:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: int(v) for k, v in data.items() if k in names})
+        values = {k: int(v) for k, v in data.items() if k in _PORT_NAMES}
+        default = cls()
+        return cls(
+            kafka=values.get("kafka", default.kafka),
+            kafka_controller=values.get("kafka_controller", default.kafka_controller),
+            mongodb=values.get("mongodb", default.mongodb),
+            redis=values.get("redis", default.redis),
+        )
+
+
+_PORT_NAMES = ("kafka", "kafka_controller", "mongodb", "redis")
 
 
 def port_open(port: int, host: str = LOOPBACK, timeout: float = 0.5) -> bool:
@@ -46,3 +60,46 @@ def port_open(port: int, host: str = LOOPBACK, timeout: float = 0.5) -> bool:
             return True
     except OSError:
         return False
+
+
+_LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp's "st" column
+
+
+def _listening_inodes(port: int) -> set[str] | None:
+    """Socket inodes listening on TCP `port` (any address), None without procfs."""
+    found: set[str] = set()
+    readable = False
+    for table in (Path("/proc/net/tcp"), Path("/proc/net/tcp6")):
+        try:
+            rows = table.read_text().splitlines()[1:]
+        except OSError:
+            continue
+        readable = True
+        for row in rows:
+            cols = row.split()
+            if len(cols) > 9 and cols[3] == _LISTEN and int(cols[1].rsplit(":", 1)[1], 16) == port:
+                found.add(cols[9])
+    return found if readable else None
+
+
+def listens_on(pid: int, port: int) -> bool | None:
+    """Whether process `pid` holds the socket listening on `port`: True, False, or None when
+    procfs cannot tell (no procfs, or another user's process). A health check answered on a
+    port tells nothing about *which* process answered; this does."""
+    inodes = _listening_inodes(port)
+    if inodes is None:
+        return None
+    if not inodes:
+        return False
+    try:
+        fds = list((Path("/proc") / str(pid) / "fd").iterdir())
+    except OSError:
+        return None
+    for fd in fds:
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:[") and target[8:-1] in inodes:
+            return True
+    return False

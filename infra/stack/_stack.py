@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from infra.stack._base import (
     Context,
+    PortConflictError,
     Progress,
     Service,
     ServiceStatus,
@@ -27,12 +28,13 @@ from infra.stack._kafka import (
     java_problem,
     tansu_binary,
 )
-from infra.stack._ports import LOOPBACK, StackPorts, port_open
+from infra.stack._ports import LOOPBACK, StackPorts, listens_on, port_open
 from infra.stack._process import (
+    address_in_use,
+    exit_cause,
     exit_code,
     file_lock,
     is_alive,
-    last_error_line,
     read_pid,
     spawn,
     stop_all,
@@ -45,6 +47,7 @@ KafkaImpl = Literal["auto", "kafka", "tansu"]
 _STATE_FILE = "stack.json"
 _STOP_TIMEOUT = 30.0
 _POLL = 0.25
+_PORT_ATTEMPTS = 3
 
 
 class LocalStack:
@@ -106,41 +109,59 @@ class LocalStack:
         self.kafka_impl_used = impl
 
     def up(self, timeout: float = 180) -> None:
-        """Install, start every service not already running, and wait until all answer."""
+        """Install, start every service not already running, and wait until all answer.
+
+        When the ports were picked free (`StackPorts.free()`) and another program takes one of
+        them before our server binds it, new ports are picked and the start is retried (at most
+        `_PORT_ATTEMPTS` times in all).
+        """
         self.install()
         deadline = time.monotonic() + timeout  # for the starts, not the (first) install
+        with file_lock(self._ctx.run_dir / ".lock", what="stack", on_wait=self._ctx.say):
+            for attempt in range(1, _PORT_ATTEMPTS + 1):
+                try:
+                    self._up_locked(deadline, timeout)
+                except PortConflictError as exc:
+                    if not self.ports.picked or attempt == _PORT_ATTEMPTS:
+                        raise
+                    self._ctx.say(f"stack: {exc}; picking other free ports and retrying")
+                    self.ports = StackPorts.free()
+                    self._ctx.ports = self.ports
+                    continue
+                return
+
+    def _up_locked(self, deadline: float, timeout: float) -> None:
         services = self._services(self.kafka_impl_used)
-        with file_lock(self._ctx.run_dir / ".lock"):
-            self._check_ports_unchanged(services)
-            self._write_state()
-            running: dict[str, int] = {}
-            for service in services:
-                pid = read_pid(service.pid_path)
-                if pid is not None and is_alive(pid, service.marker):
-                    running[service.name] = pid
-                    self._ctx.say(f"{service.name}: already running (pid {pid})")
-            to_start = [s for s in services if s.name not in running]
-            self._check_ports_free(to_start)
-            started: list[tuple[Service, int]] = []
-            try:
-                for service in to_start:
-                    started.append((service, self._start(service)))
-                waiting = [(s, running[s.name]) for s in services if s.name in running]
-                self._wait_healthy([*started, *waiting], deadline, timeout)
-            except BaseException:
-                if started:
-                    self._ctx.say(
-                        "stack: stopping the services this start launched: "
-                        + ", ".join(s.name for s, _ in started)
-                    )
-                    stop_all([(s.name, pid, s.marker) for s, pid in started], _STOP_TIMEOUT)
-                    for service, _ in started:
-                        service.pid_path.unlink(missing_ok=True)
-                raise
+        self._check_ports_unchanged(services)
+        running: dict[str, int] = {}
+        for service in services:
+            pid = read_pid(service.pid_path)
+            if pid is not None and is_alive(pid, service.marker):
+                running[service.name] = pid
+                self._ctx.say(f"{service.name}: already running (pid {pid})")
+        to_start = [s for s in services if s.name not in running]
+        self._check_ports_free(to_start)
+        self._write_state()
+        started: list[tuple[Service, int]] = []
+        try:
+            for service in to_start:
+                started.append((service, self._start(service)))
+            waiting = [(s, running[s.name]) for s in services if s.name in running]
+            wait_healthy([*started, *waiting], self._ctx, deadline, timeout)
+        except BaseException:
+            if started:
+                self._ctx.say(
+                    "stack: stopping the services this start launched: "
+                    + ", ".join(s.name for s, _ in started)
+                )
+                stop_all([(s.name, pid, s.marker) for s, pid in started], _STOP_TIMEOUT)
+                for service, _ in started:
+                    service.pid_path.unlink(missing_ok=True)
+            raise
 
     def down(self) -> None:
         """Stop the services (SIGTERM, wait, then SIGKILL); their data is kept."""
-        with file_lock(self._ctx.run_dir / ".lock"):
+        with file_lock(self._ctx.run_dir / ".lock", what="stack", on_wait=self._ctx.say):
             targets: list[tuple[Service, int]] = []
             for service in self._services(self.kafka_impl_used or "kafka"):
                 pid = read_pid(service.pid_path)
@@ -273,36 +294,7 @@ class LocalStack:
                         f"port {port} needed by {service.name} is in use by another program:"
                         " stop it or choose other ports"
                     )
-                    raise StackError(msg)
-
-    def _wait_healthy(
-        self, pending: list[tuple[Service, int]], deadline: float, timeout: float
-    ) -> None:
-        start = time.monotonic()
-        while pending:
-            for item in list(pending):
-                service, pid = item
-                if not is_alive(pid, service.marker):
-                    code = exit_code(pid)
-                    service.pid_path.unlink(missing_ok=True)
-                    how = "" if code is None else f" (exit {code})"
-                    msg = (
-                        f"{service.name} exited during start{how}:"
-                        f" {last_error_line(service.log_path)} (log: {service.log_path})"
-                    )
-                    raise StackError(msg)
-                probe = max(0.5, min(3.0, deadline - time.monotonic()))
-                if service.healthy(probe):
-                    took = time.monotonic() - start
-                    self._ctx.say(f"{service.name}: ready on {service.address} ({took:.1f}s)")
-                    pending.remove(item)
-            if not pending:
-                return
-            if time.monotonic() > deadline:
-                names = ", ".join(s.name for s, _ in pending)
-                msg = f"{names} not ready after {timeout:.0f}s (logs in {self._ctx.logs_dir})"
-                raise StackError(msg)
-            time.sleep(_POLL)
+                    raise PortConflictError(msg)
 
     def _run_state(self) -> Path:
         return self.state_dir / "run" / _STATE_FILE
@@ -323,3 +315,43 @@ class LocalStack:
         tmp.write_text(json.dumps(state, indent=2) + "\n")
         tmp.replace(path)
         self._saved_ports = dict(ports)
+
+
+def wait_healthy(
+    pending: list[tuple[Service, int]], ctx: Context, deadline: float, timeout: float
+) -> None:
+    """Wait until each (service, pid) answers; StackError naming the cause when one exits
+    (PortConflictError when its output says a port was taken), or when `deadline` passes."""
+    pending = list(pending)
+    start = time.monotonic()
+    while pending:
+        for item in list(pending):
+            service, pid = item
+            if not is_alive(pid, service.marker):
+                raise _exited(service, pid)
+            probe = max(0.5, min(3.0, deadline - time.monotonic()))
+            # The answer must come from our process, not from another one on the port.
+            if service.healthy(probe) and listens_on(pid, service.port) is not False:
+                took = time.monotonic() - start
+                ctx.say(f"{service.name}: ready on {service.address} ({took:.1f}s)")
+                pending.remove(item)
+        if not pending:
+            return
+        if time.monotonic() > deadline:
+            names = ", ".join(s.name for s, _ in pending)
+            msg = f"{names} not ready after {timeout:.0f}s (logs in {ctx.logs_dir})"
+            raise StackError(msg)
+        time.sleep(_POLL)
+
+
+def _exited(service: Service, pid: int) -> StackError:
+    code = exit_code(pid)
+    service.pid_path.unlink(missing_ok=True)
+    how = "" if code is None else f" (exit {code})"
+    cause = exit_cause(service.log_path)
+    if address_in_use(service.log_path):
+        ports = ", ".join(str(p) for p in (service.port, *service.extra_ports))
+        msg = f"{service.name} could not bind its port ({ports}){how}: {cause}"
+        return PortConflictError(msg)
+    msg = f"{service.name} exited during start{how}: {cause} (log: {service.log_path})"
+    return StackError(msg)

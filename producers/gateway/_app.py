@@ -1,7 +1,10 @@
-"""The web gateway: events, rules, alerts, prices and topics over HTTP (FastAPI).
+"""The web gateway: events, rules, alerts, prices, chat and topics over HTTP (FastAPI).
 
-A request that writes is published to Kafka (acks=all) before 202 is returned; if Kafka cannot
-take it the client gets 503 and nothing is half-done. Invalid bodies get 422 naming the field.
+Routes are thin: every user command and query goes through the service layer
+(:class:`services.Services`), built in the lifespan on the gateway's Kafka publisher and MongoDB
+database. A request that writes is published to Kafka (acks=all) before 202 is returned; if Kafka
+cannot take it the client gets 503 and nothing is half-done. Invalid bodies get 422 naming the
+field.
 """
 
 from __future__ import annotations
@@ -10,7 +13,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from aiokafka.errors import KafkaError
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
@@ -18,61 +20,61 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from pymongo import AsyncMongoClient
 
-from consumers.projector import Alert, Price, Rule
-from infra.kafka import EventPublisher, describe_topics, make_broker
-from infra.mongo import init_read_models, mongo_client
-from infra.settings import Settings
-from producers.gateway._errors import invalid_response
-from producers.gateway._metrics import PUBLISHED, REGISTRY, MetricsMiddleware
-from producers.gateway._schedules import schedules_router
-from producers.gateway._streams import (
+from infra.kafka import (
+    EventPublisher,
+    KafkaTickHistory,
     StreamRecord,
-    default_since,
+    describe_topics,
+    make_broker,
     parse_last_event_id,
     stream_records,
 )
+from infra.mongo import mongo_client, open_database
+from infra.settings import Settings
+from producers.gateway._deps import ServicesDep
+from producers.gateway._errors import invalid_response
+from producers.gateway._metrics import PUBLISHED, REGISTRY, MetricsMiddleware
+from producers.gateway._schedules import schedules_router
 from producers.gateway._subscriptions import subscriptions_router
-from producers.rules import RuleDraft, RuleNotFound, RuleService
 from schemas import (
     CATALOGUE,
     CHAT_MAX_TEXT,
-    CHAT_REQUESTS,
-    CHAT_RESPONSES,
-    AlertRuleCreatedV1,
     ChatChannel,
-    ChatMessageReceivedV1,
-    CloudEvent,
     Id,
     InvalidEvent,
     IxoError,
+    PermanentError,
     Topic,
     TransientError,
     UnknownTopic,
     codec_for,
-    new_event_id,
+    loads,
 )
+from services import NotFound, RuleDraft, Services, rule_view
 
 SOURCE = "/producers/gateway"
 
 
-def _unavailable(exc: Exception) -> HTTPException:
-    return HTTPException(status_code=503, detail=f"Kafka unavailable: {exc}")
-
-
 class _Gateway:
-    """What the routes share: settings, the broker, the rule service, the MongoDB client."""
+    """What the routes share: settings, the broker and, once started, the services."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.broker = make_broker(settings, client_id="ixo-gateway")
         self.publisher = EventPublisher(self.broker, settings)
-        self.rules = RuleService(self.publisher, source=SOURCE)
         self.mongo: AsyncMongoClient[dict[str, Any]] | None = None
 
     @asynccontextmanager
-    async def lifespan(self, _: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
         self.mongo = mongo_client(self.settings)
-        await init_read_models(self.settings, self.mongo)
+        database = await open_database(self.settings, self.mongo)
+        app.state.services = Services.build(
+            self.publisher,
+            database,
+            self.settings,
+            source=SOURCE,
+            history=KafkaTickHistory(self.settings),
+        )
         await self.broker.connect()
         try:
             yield
@@ -88,7 +90,7 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(
         title="Impressox gateway",
         version="0.1.0",
-        description="Publish events, manage price alerts, read prices and alerts.",
+        description="Publish events, manage price alerts, read prices and alerts, chat.",
         lifespan=gw.lifespan,
     )
     app.state.settings = settings
@@ -98,8 +100,8 @@ def create_app(settings: Settings) -> FastAPI:
     _events_and_rules(app, gw)
     _read_models(app, gw)
     _chat_and_streams(app, gw)
-    app.include_router(subscriptions_router(gw.publisher, source=SOURCE))
-    app.include_router(schedules_router(gw.publisher, source=SOURCE))
+    app.include_router(subscriptions_router())
+    app.include_router(schedules_router())
     return app
 
 
@@ -109,9 +111,14 @@ def _operations(app: FastAPI, gw: _Gateway) -> None:
     async def on_invalid(_: Request, exc: InvalidEvent) -> JSONResponse:
         return invalid_response(exc)
 
-    @app.exception_handler(KafkaError)
-    async def on_kafka(_: Request, exc: KafkaError) -> JSONResponse:
-        return JSONResponse(status_code=503, content={"detail": f"Kafka unavailable: {exc}"})
+    @app.exception_handler(NotFound)
+    async def on_not_found(_: Request, exc: NotFound) -> JSONResponse:
+        return JSONResponse(status_code=404, content={"detail": str(exc)})
+
+    @app.exception_handler(PermanentError)
+    async def on_permanent(_: Request, exc: PermanentError) -> JSONResponse:
+        """What the request asks to write can never be written (e.g. too large for Kafka)."""
+        return JSONResponse(status_code=422, content={"detail": str(exc)})
 
     @app.exception_handler(TransientError)
     async def on_transient(_: Request, exc: TransientError) -> JSONResponse:
@@ -141,7 +148,7 @@ def _operations(app: FastAPI, gw: _Gateway) -> None:
 
 
 def _events_and_rules(app: FastAPI, gw: _Gateway) -> None:
-    publisher, rules = gw.publisher, gw.rules
+    publisher = gw.publisher
 
     @app.post("/v1/events", status_code=202, tags=["events"])
     async def post_event(request: Request) -> dict[str, Any]:
@@ -165,44 +172,35 @@ def _events_and_rules(app: FastAPI, gw: _Gateway) -> None:
         }
 
     @app.post("/v1/rules", status_code=202, tags=["rules"])
-    async def post_rule(draft: RuleDraft) -> dict[str, Any]:
-        """Create a price-alert rule (or update it: give the ``rule_id`` of one of yours)."""
-        try:
-            receipt = await rules.save(draft)
-        except RuleNotFound as exc:
-            raise HTTPException(status_code=404, detail=str(exc)) from None
+    async def post_rule(draft: RuleDraft, svc: ServicesDep) -> dict[str, Any]:
+        """Create a price-alert rule (or update it: give the ``rule_id`` of one of yours). The
+        symbol is normalised (``BTC`` is ``BTCUSDT``); ``warnings`` says what to check (no price
+        feed for the symbol, a duplicate of one of your rules, a channel nobody delivers to)."""
+        receipt = await svc.rules.save(draft)
         PUBLISHED.labels(receipt.topic).inc()
         return receipt.as_dict()
 
     @app.post("/v1/rules/backtest", tags=["rules"])
-    async def backtest_rule(body: BacktestRequest) -> dict[str, Any]:
+    async def backtest_rule(body: BacktestRequest, svc: ServicesDep) -> dict[str, Any]:
         """When a saved rule (``rule_id``) or a draft (``rule``) would have fired over the tick
         history between ``since`` and ``until``, and why (the live engine's matching code;
         nothing is published)."""
-        from consumers.rule_engine.app import backtest_history, saved_rule
-
-        rule: Any
-        if body.rule_id is not None:
-            rule = await saved_rule(gw.settings, body.rule_id)
-            if rule is None:
-                raise HTTPException(status_code=404, detail=f"no saved rule {body.rule_id}")
-        else:
-            assert body.rule is not None
-            fields = body.rule.model_dump(exclude={"rule_id"})
-            rule = AlertRuleCreatedV1.model_validate({**fields, "rule_id": "draft"})
-        matches = await backtest_history(gw.settings, rule, since=body.since, until=body.until)
+        rule = body.rule_id if body.rule_id is not None else body.rule
+        assert rule is not None
+        matches = await svc.rules.backtest(rule, since=body.since, until=body.until)
         return {"count": len(matches), "matches": [m.model_dump(mode="json") for m in matches]}
 
     @app.get("/v1/rules", tags=["rules"])
-    async def get_rules(user_id: Annotated[str, Query(min_length=1)]) -> list[dict[str, Any]]:
-        return [_rule_view(r) for r in await rules.list(user_id)]
+    async def get_rules(
+        user_id: Annotated[str, Query(min_length=1)], svc: ServicesDep
+    ) -> list[dict[str, Any]]:
+        return [rule_view(r) for r in await svc.rules.list(user_id)]
 
     @app.delete("/v1/rules/{rule_id}", status_code=202, tags=["rules"])
-    async def delete_rule(rule_id: str, user_id: str | None = None) -> dict[str, Any]:
-        try:
-            receipt = await rules.delete(rule_id, user_id=user_id)
-        except RuleNotFound as exc:
-            raise HTTPException(status_code=404, detail=str(exc)) from None
+    async def delete_rule(
+        rule_id: str, svc: ServicesDep, user_id: str | None = None
+    ) -> dict[str, Any]:
+        receipt = await svc.rules.delete(rule_id, user_id=user_id)
         PUBLISHED.labels(receipt.topic).inc()
         return receipt.as_dict()
 
@@ -211,15 +209,20 @@ def _read_models(app: FastAPI, gw: _Gateway) -> None:
     @app.get("/v1/alerts", tags=["alerts"])
     async def get_alerts(
         user_id: Annotated[str, Query(min_length=1)],
+        svc: ServicesDep,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> list[dict[str, Any]]:
-        found = await Alert.find(Alert.user_id == user_id).to_list()
-        found.sort(key=lambda a: a.triggered_at, reverse=True)
-        return [a.model_dump(mode="json", exclude={"order"}) for a in found[:limit]]
+        """The user's fired alerts, newest first, each with its explanation."""
+        found = await svc.alerts.recent(user_id, limit=limit)
+        return [a.model_dump(mode="json", exclude={"order"}) for a in found]
 
     @app.get("/v1/prices/{symbol}", tags=["prices"])
-    async def get_price(symbol: str) -> dict[str, Any]:
-        price = await Price.get(symbol.upper())
+    async def get_price(symbol: str, svc: ServicesDep) -> dict[str, Any]:
+        """The latest price of a symbol (``btc`` finds ``BTCUSDT``)."""
+        try:
+            price = await svc.prices.get(symbol)
+        except ValueError as exc:
+            raise InvalidEvent(str(exc), kind="invalid_event", field="symbol") from None
         if price is None:
             raise HTTPException(status_code=404, detail=f"no price for {symbol.upper()} yet")
         view: dict[str, Any] = price.model_dump(mode="json", exclude={"order", "id"})
@@ -230,7 +233,7 @@ def _read_models(app: FastAPI, gw: _Gateway) -> None:
         try:
             infos = await describe_topics(gw.settings)
         except IxoError as exc:
-            raise _unavailable(exc) from None
+            raise HTTPException(status_code=503, detail=f"Kafka unavailable: {exc}") from None
         return [
             {
                 "name": t.name,
@@ -244,8 +247,6 @@ def _read_models(app: FastAPI, gw: _Gateway) -> None:
 
 
 def _peek_type(raw: bytes) -> Any:
-    from schemas import loads
-
     try:
         body = loads(raw)
     except ValueError:
@@ -255,11 +256,6 @@ def _peek_type(raw: bytes) -> Any:
         msg = "body must be a CloudEvent JSON object"
         raise InvalidEvent(msg, kind="invalid_event")
     return body.get("type")
-
-
-def _rule_view(rule: Rule) -> dict[str, Any]:
-    view: dict[str, Any] = rule.model_dump(mode="json", exclude={"order", "id", "deleted"})
-    return view
 
 
 class BacktestRequest(BaseModel):
@@ -312,32 +308,25 @@ def _chat_and_streams(app: FastAPI, gw: _Gateway) -> None:
     settings = gw.settings
 
     @app.post("/v1/chat", status_code=202, tags=["chat"])
-    async def post_chat(body: ChatRequest) -> dict[str, str]:
+    async def post_chat(body: ChatRequest, svc: ServicesDep) -> dict[str, str]:
         """Publish a chat request; follow the answer on ``GET /v1/chat/{session_id}/events``."""
-        session_id = body.session_id or new_event_id()
-        data = ChatMessageReceivedV1(
-            session_id=session_id, user_id=body.user_id, channel=body.channel, text=body.text
+        sent = await svc.chat.submit(
+            body.user_id, body.text, session_id=body.session_id, channel=body.channel
         )
-        event = CloudEvent.new(data, source=SOURCE)
-        await gw.publisher.publish(event, CHAT_REQUESTS)
-        PUBLISHED.labels(CHAT_REQUESTS.name).inc()
-        return {"session_id": session_id, "request_id": event.id}
+        PUBLISHED.labels("ixo.chat.requests").inc()
+        return {"session_id": sent.session_id, "request_id": sent.request_id}
 
     @app.get("/v1/chat/{session_id}/events", response_class=EventSourceResponse, tags=["chat"])
     async def chat_events(
         session_id: str,
+        svc: ServicesDep,
         since_s: Annotated[float, Query(ge=0, le=7 * 24 * 3600)] = 300.0,
         last_event_id: Annotated[str | None, Header()] = None,
     ) -> AsyncIterator[ServerSentEvent]:
         """The session's response events (CloudEvents) as SSE, from ``since_s`` seconds ago;
         a reconnect with ``Last-Event-ID`` resumes right after that event."""
-        topic = CHAT_RESPONSES.full_name(settings.topic_prefix)
-        async for record in stream_records(
-            settings,
-            topic,
-            key=session_id,
-            since=default_since(since_s),
-            resume=parse_last_event_id(last_event_id),
+        async for record in svc.chat.stream(
+            session_id, since_s=since_s, resume=parse_last_event_id(last_event_id)
         ):
             yield _sse(record)
 

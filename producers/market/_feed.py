@@ -16,14 +16,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka.errors import KafkaError
-
 from infra.kafka import EventPublisher, make_broker
 from infra.settings import Settings
 from producers.market._ordering import SequenceGuard
 from producers.market._source import open_source
-from producers.market._types import SequencedTick, TickSource
-from schemas import MARKET_TICKS, CloudEvent, TransientError
+from producers.market._types import SequencedTick, TickSource, TickTimes
+from schemas import MARKET_TICKS, CloudEvent
 
 log = logging.getLogger(__name__)
 
@@ -115,11 +113,8 @@ class _Pump:
         if not self.pending:
             return
         batch = self.pending[:]
-        try:
-            await asyncio.shield(asyncio.gather(*batch))
-        except KafkaError as exc:
-            msg = f"publishing market ticks to {self.topic} failed: {exc}"
-            raise TransientError(msg) from exc
+        # The publisher's futures fail with TransientError / PermanentError, never Kafka's own.
+        await asyncio.shield(asyncio.gather(*batch))
         del self.pending[: len(batch)]
         self.stats.published += len(batch)
 
@@ -186,19 +181,21 @@ async def run_market_feed(
     stop: asyncio.Event | None = None,
     speed: float | None = None,
     loop: bool | None = None,
+    times: TickTimes | None = None,
     url: str | None = None,
     window: int = DEFAULT_WINDOW,
 ) -> FeedStats:
     """Run a market feed until its source ends (a file replay without ``loop``) or ``stop``.
 
-    ``source`` is a spec (``binance``, ``coinbase``, ``file:PATH``, each with optional
-    ``?key=value`` options, see :func:`open_source`) or a ready :class:`TickSource`. ``speed`` and
-    ``loop`` apply to file replays, ``url`` overrides an exchange's WebSocket URL. The source is
+    ``source`` is a spec (``binance``, ``coinbase``, ``sample``, ``file:PATH``, each with optional
+    ``?key=value`` options, see :func:`open_source`) or a ready :class:`TickSource`. ``speed``,
+    ``loop`` and ``times`` apply to file replays (and the sample), ``url`` overrides an
+    exchange's WebSocket URL. The source is
     validated before Kafka is contacted, so a bad spec, symbol or file raises
     :class:`SourceError` at once.
     """
     feed = (
-        open_source(source, symbols, speed=speed, loop=loop, url=url)
+        open_source(source, symbols, speed=speed, loop=loop, times=times, url=url)
         if isinstance(source, str)
         else source
     )

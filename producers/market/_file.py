@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
-from collections.abc import AsyncGenerator, Iterator, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -20,10 +20,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from producers.market._clock import SystemClock
 from producers.market._errors import SourceError
 from producers.market._normalise import from_millis
 from producers.market._symbols import canonical_symbol
-from producers.market._types import SequencedTick
+from producers.market._types import ReplayClock, SequencedTick, TickTimes
 from schemas import MarketTickV1, explain
 
 FILE = "file"
@@ -147,9 +148,19 @@ class FileReplay:
     0 = as fast as possible). With ``loop`` the file repeats forever; each pass is shifted
     forward by the file's time span plus one average gap, so every symbol's ticks keep
     increasing in time.
-    """
 
-    name = FILE
+    ``times`` says which exchange times the ticks carry:
+
+    - :attr:`TickTimes.ORIGINAL` (the default for a file): the file's own, shifted by whole
+      passes when looping; the same file gives the same events (reproducible runs).
+    - :attr:`TickTimes.NOW` (the default of the bundled sample): moved to the present as the
+      replay plays. Paced (``speed`` > 0), the first tick is dated when the replay starts and
+      each later one when it is due, so no tick is ever dated in the future and the gaps are
+      the file's divided by ``speed``. At ``speed`` 0 the file is history: the last tick is
+      dated when the replay starts and the others keep the file's gaps before it (what a
+      backtest over the last hours wants); looping is refused then, since a second pass would
+      be dated in the future.
+    """
 
     def __init__(
         self,
@@ -158,36 +169,61 @@ class FileReplay:
         symbols: Sequence[str] = (),
         speed: float = 1.0,
         loop: bool = False,
+        times: TickTimes = TickTimes.ORIGINAL,
+        name: str = FILE,
+        clock: ReplayClock | None = None,
     ) -> None:
         if speed < 0:
             msg = f"speed must be >= 0 (0 = as fast as possible), got {speed}"
             raise SourceError(msg)
+        times = TickTimes(times)
+        if times is TickTimes.NOW and loop and speed == 0:
+            msg = (
+                "times=now with speed 0 cannot loop: every pass after the first would be dated "
+                "in the future (give a speed > 0, drop loop, or use times=original)"
+            )
+            raise SourceError(msg)
         self.path = Path(path)
         self.speed = speed
         self.loop = loop
+        self.times = times
+        self.name = name
+        self.clock: ReplayClock = clock or SystemClock()
         self.rows = load_ticks(self.path, symbols)
         span = self.rows[-1].ts - self.rows[0].ts
         gap = span / (len(self.rows) - 1) if len(self.rows) > 1 else timedelta(seconds=1)
         self.loop_shift = span + max(gap, _MIN_LOOP_GAP)
 
+    def _dater(self, anchor: datetime) -> Callable[[datetime, timedelta], datetime]:
+        """How a tick is dated: from its file time and its offset from the replay's first tick
+        (passes included); ``anchor`` is the wall time the replay started."""
+        first, last = self.rows[0].ts, self.rows[-1].ts
+        if self.times is TickTimes.ORIGINAL:
+            return lambda ts, offset: first + offset
+        if self.speed > 0:
+            return lambda ts, offset: anchor + offset / self.speed
+        return lambda ts, offset: anchor - (last - ts)
+
     async def ticks(self) -> AsyncGenerator[SequencedTick, None]:
         rows = self.rows
         count = len(rows)
-        clock = asyncio.get_running_loop()
-        started = clock.time()
+        clock = self.clock
+        started = clock.monotonic()
+        date = self._dater(clock.wall())
         first = rows[0].ts
         rounds = 0
         while True:
             shift = self.loop_shift * rounds
             for index, tick in enumerate(rows):
+                offset = (tick.ts - first) + shift
                 if self.speed > 0:
-                    due = started + ((tick.ts - first) + shift).total_seconds() / self.speed
-                    wait = due - clock.time()
+                    wait = started + offset.total_seconds() / self.speed - clock.monotonic()
                     if wait > 0:
-                        await asyncio.sleep(wait)
+                        await clock.sleep(wait)
                 elif index % _YIELD_EVERY == 0:
                     await asyncio.sleep(0)
-                out = tick if not rounds else tick.model_copy(update={"ts": tick.ts + shift})
+                ts = date(tick.ts, offset)
+                out = tick if ts == tick.ts else tick.model_copy(update={"ts": ts})
                 yield SequencedTick(out, rounds * count + index)
             if not self.loop:
                 return

@@ -1,12 +1,17 @@
 """Source specs: the text after ``--source`` turned into a :class:`TickSource`.
 
-Grammar: ``NAME[?OPTION=VALUE&...]`` for an exchange, ``file:PATH[?OPTION=VALUE&...]`` for a
-replay (a ``?`` in PATH therefore starts the options). Options:
+Grammar: ``NAME[?OPTION=VALUE&...]`` for an exchange or the bundled sample,
+``file:PATH[?OPTION=VALUE&...]`` for a replay (a ``?`` in PATH therefore starts the options).
+Options:
 
 - ``binance``: ``url`` (WebSocket base URL), ``stream`` (``trade`` or ``miniTicker``);
 - ``coinbase``: ``url`` (WebSocket feed URL);
 - ``file:PATH``: ``speed`` (number >= 0, 0 = as fast as possible; default 1), ``loop``
-  (``1``/``true``/``yes``/``on``, or bare ``loop``; default off).
+  (``1``/``true``/``yes``/``on``, or bare ``loop``; default off), ``times`` (``original``, the
+  default, or ``now``: see :class:`~producers.market._file.FileReplay`);
+- ``sample``: the bundled synthetic ticks (:data:`SAMPLE_TICKS`), with the same options as a
+  file but other defaults: ``speed=1``, ``loop=1``, ``times=now`` (``sample?times=original``
+  keeps the file's 2025 times for a reproducible run).
 
 Keyword arguments (``speed=``, ``loop=``, ``url=``) override the options in the text; that is how
 the CLI's ``--speed``/``--loop`` flags arrive.
@@ -15,6 +20,7 @@ the CLI's ``--speed``/``--loop`` flags arrive.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from urllib.parse import parse_qsl
 
 from producers.market._binance import BINANCE, DEFAULT_BINANCE_URL, Binance
@@ -22,16 +28,21 @@ from producers.market._coinbase import COINBASE, DEFAULT_COINBASE_URL, Coinbase
 from producers.market._errors import SourceError
 from producers.market._file import FILE, FileReplay
 from producers.market._symbols import canonical_symbol
-from producers.market._types import TickSource
+from producers.market._types import TickSource, TickTimes
 from producers.market._ws import ConnectionOptions, WebSocketSource
 
-SOURCES: tuple[str, ...] = (BINANCE, COINBASE, FILE)
+SAMPLE = "sample"
+SAMPLE_TICKS = Path(__file__).parent / "data" / "sample_ticks.csv"
+"""The shipped sample: synthetic ticks (a seeded random walk, see ``data/README.md``)."""
+
+SOURCES: tuple[str, ...] = (BINANCE, COINBASE, FILE, SAMPLE)
 """Source names; a file source is written ``file:PATH``."""
 
 DEFAULT_SYMBOLS: Mapping[str, tuple[str, ...]] = {
     BINANCE: ("BTCUSDT", "ETHUSDT", "SOLUSDT"),
     COINBASE: ("BTCUSD", "ETHUSD", "SOLUSD"),
     FILE: (),  # every symbol in the file
+    SAMPLE: (),
 }
 """The symbols a source follows when none are given."""
 
@@ -40,11 +51,19 @@ DEFAULT_URLS: Mapping[str, str] = {BINANCE: DEFAULT_BINANCE_URL, COINBASE: DEFAU
 _OPTIONS: Mapping[str, frozenset[str]] = {
     BINANCE: frozenset({"url", "stream"}),
     COINBASE: frozenset({"url"}),
-    FILE: frozenset({"speed", "loop"}),
+    FILE: frozenset({"speed", "loop", "times"}),
+    SAMPLE: frozenset({"speed", "loop", "times"}),
+}
+_REPLAY_DEFAULTS: Mapping[str, Mapping[str, str]] = {
+    FILE: {"speed": "1", "loop": "0", "times": TickTimes.ORIGINAL},
+    SAMPLE: {"speed": "1", "loop": "1", "times": TickTimes.NOW},
 }
 _TRUE = frozenset({"", "1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
-_USAGE = "use binance, coinbase or file:PATH (options after ?, e.g. file:ticks.csv?speed=10&loop=1)"
+_USAGE = (
+    "use binance, coinbase, sample or file:PATH "
+    "(options after ?, e.g. file:ticks.csv?speed=10&loop=1 or sample?times=original)"
+)
 
 
 def _options(spec: str, name: str, query: str) -> dict[str, str]:
@@ -83,8 +102,17 @@ def _flag(text: str) -> bool:
     raise SourceError(msg)
 
 
+def _times(text: str) -> TickTimes:
+    try:
+        return TickTimes(text.strip().lower())
+    except ValueError:
+        known = " or ".join(t.value for t in TickTimes)
+        msg = f"times must be {known}, got {text!r}"
+        raise SourceError(msg) from None
+
+
 def source_name(spec: str) -> str:
-    """The source name of a spec (``binance``, ``coinbase`` or ``file``)."""
+    """The source name of a spec (``binance``, ``coinbase``, ``file`` or ``sample``)."""
     head = spec.strip().partition("?")[0]
     name = FILE if head.startswith(f"{FILE}:") else head.lower()
     if name not in SOURCES:
@@ -99,6 +127,7 @@ def open_source(
     *,
     speed: float | None = None,
     loop: bool | None = None,
+    times: TickTimes | None = None,
     url: str | None = None,
     connection: ConnectionOptions | None = None,
 ) -> TickSource:
@@ -113,22 +142,25 @@ def open_source(
     chosen = list(symbols) or list(DEFAULT_SYMBOLS[name])
     for symbol in chosen:
         canonical_symbol(symbol)
-    if name == FILE:
+    if name in (FILE, SAMPLE):
         if url is not None:
             msg = "url applies to exchange sources, not to file replays"
             raise SourceError(msg)
-        path = head[len(FILE) + 1 :]
-        if not path:
+        path = SAMPLE_TICKS if name == SAMPLE else Path(head[len(FILE) + 1 :])
+        if name == FILE and not head[len(FILE) + 1 :]:
             msg = f"file source needs a path: file:PATH ({_USAGE})"
             raise SourceError(msg)
+        given = {**_REPLAY_DEFAULTS[name], **options}
         return FileReplay(
             path,
             symbols=chosen,
-            speed=speed if speed is not None else _speed(options.get("speed", "1")),
-            loop=loop if loop is not None else _flag(options.get("loop", "0")),
+            speed=speed if speed is not None else _speed(given["speed"]),
+            loop=loop if loop is not None else _flag(given["loop"]),
+            times=times if times is not None else _times(given["times"]),
+            name=name,
         )
-    if speed is not None or loop is not None:
-        msg = f"speed and loop apply to file replays, not to the {name} feed"
+    if speed is not None or loop is not None or times is not None:
+        msg = f"speed, loop and times apply to file replays, not to the {name} feed"
         raise SourceError(msg)
     base = url or options.get("url") or DEFAULT_URLS[name]
     if name == BINANCE:

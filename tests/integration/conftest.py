@@ -1,53 +1,95 @@
-"""Fixtures of the integration tests: the gateway (with the projector) on a real uvicorn."""
+"""Fixtures of the integration tests: the gateway (with the projector) on a real uvicorn; the
+stand-ins for Telegram and Discord and a customer's webhook receiver, each a real HTTP server on
+loopback; settings pointing the bots and the notifier at the stand-ins; a publisher and a Redis
+client on the session stack."""
 
 from __future__ import annotations
 
-import asyncio
-import socket
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-import uvicorn
+from pydantic import SecretStr
+from redis.asyncio import Redis
 
 from consumers.projector.app import build_app
+from infra.kafka import EventPublisher, make_broker
 from infra.settings import Settings
+from infra.stack.standins import DiscordStandin, LocalServer, TelegramStandin
 from producers.gateway import create_app
-from tests._kafka import eventually, wait_assigned
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests._kafka import running
+from tests.fakes import WebhookReceiver
 
 
 @pytest.fixture
 async def gateway(settings: Settings, topics: None) -> AsyncIterator[httpx.AsyncClient]:
     """The gateway and the projector, as `ixo up` runs them; an HTTP client on the gateway."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=port, log_config=None, lifespan="on"
-        )
+    async with (
+        LocalServer(create_app(settings), lifespan="on", name="gateway") as server,
+        running(build_app(settings)),
+        httpx.AsyncClient(base_url=server.url, timeout=30) as client,
+    ):
+        yield client
+
+
+@pytest.fixture
+async def telegram() -> AsyncIterator[TelegramStandin]:
+    async with TelegramStandin() as tg:
+        yield tg
+
+
+@pytest.fixture
+async def discord() -> AsyncIterator[DiscordStandin]:
+    async with DiscordStandin() as dc:
+        yield dc
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[WebhookReceiver]:
+    async with WebhookReceiver().serving() as hooks:
+        yield hooks
+
+
+@pytest.fixture
+def bot_settings(settings: Settings, telegram: TelegramStandin, topics: None) -> Settings:
+    """The Telegram bot's settings: the stand-in's token and address, the topics created."""
+    return settings.model_copy(
+        update={"telegram_token": SecretStr(telegram.token), "telegram_api_url": telegram.url}
     )
-    serving = asyncio.create_task(server.serve())
-    projector = build_app(settings)
-    await projector.start()
+
+
+@pytest.fixture
+def notify_settings(
+    settings: Settings, telegram: TelegramStandin, discord: DiscordStandin
+) -> Settings:
+    """The notifier's settings: both chat stand-ins' tokens and addresses."""
+    return settings.model_copy(
+        update={
+            "telegram_token": SecretStr(telegram.token),
+            "telegram_api_url": telegram.url,
+            "discord_token": SecretStr(discord.token),
+            "discord_api_url": discord.url,
+        }
+    )
+
+
+@pytest.fixture
+async def publisher(settings: Settings, topics: None) -> AsyncIterator[EventPublisher]:
+    broker = make_broker(settings, client_id="ixo-test")
+    await broker.connect()
     try:
-        assert projector.broker is not None
-        await wait_assigned(projector.broker)  # type: ignore[arg-type]
-
-        async def started() -> bool:
-            return server.started
-
-        await eventually(started)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-            yield client
+        yield EventPublisher(broker, settings)
     finally:
-        server.should_exit = True
-        await serving
-        await projector.stop()
+        await broker.stop()
+
+
+@pytest.fixture
+async def redis(settings: Settings) -> AsyncIterator[Redis]:
+    client = Redis.from_url(settings.redis_url)
+    try:
+        yield client
+    finally:
+        await client.aclose()
 
 
 async def read_sse(

@@ -30,8 +30,8 @@ from agent import (
     load_config,
 )
 from infra.settings import Settings
-from tests.standins.openai_server import OpenAIStandIn, call
-from tests.unit.test_agent_offline import FixedPrices, RecordingRules, RecordingSink, chat
+from infra.stack.standins import OpenAIStandIn, call
+from tests.fakes import FixedPrices, RecordingRules, RecordingSink, chat
 
 MODEL = "standin-model"
 API_KEY = "test-key"

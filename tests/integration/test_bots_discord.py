@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -20,18 +19,12 @@ from pydantic import SecretStr
 from bots import delivery_event_id, rule_id_for, run_discord_bot
 from infra.kafka import EventPublisher, make_broker
 from infra.settings import Settings
+from infra.stack.standins import DiscordStandin, free_port
 from schemas import ALERT_RULES, CHAT_REQUESTS, ChatResponseCompletedV1, CloudEvent
 from tests._kafka import read_topic
-from tests.standins.discord import DiscordStandin
 
 CHANNEL = "5550001"
 USER = "4440001"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

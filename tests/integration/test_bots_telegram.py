@@ -4,19 +4,15 @@ stand-in Telegram Bot API server; real Kafka, Redis and FerretDB behind it."""
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from faststream import FastStream
 from pydantic import SecretStr
 
 from bots import BotConfigError, delivery_event_id, rule_id_for, run_telegram_bot
 from consumers.projector.app import build_app
-from infra.kafka import EventPublisher, make_broker
 from infra.settings import Settings
+from infra.stack.standins import TelegramStandin
 from schemas import (
     ALERT_RULES,
     CHAT_REQUESTS,
@@ -25,73 +21,8 @@ from schemas import (
     CloudEvent,
     MarketTickV1,
 )
-from tests._kafka import eventually, read_topic, wait_assigned
-from tests.standins.telegram import TelegramStandin
-
-CHAT = 7001
-
-
-@pytest.fixture
-async def telegram(topics: None) -> AsyncIterator[TelegramStandin]:
-    async with TelegramStandin() as tg:
-        yield tg
-
-
-@pytest.fixture
-def bot_settings(settings: Settings, telegram: TelegramStandin) -> Settings:
-    return settings.model_copy(
-        update={"telegram_token": SecretStr(telegram.token), "telegram_api_url": telegram.url}
-    )
-
-
-@asynccontextmanager
-async def running_bot(settings: Settings) -> AsyncIterator[None]:
-    stop, ready = asyncio.Event(), asyncio.Event()
-    task = asyncio.create_task(run_telegram_bot(settings, stop=stop, ready=ready))
-    waiting = asyncio.create_task(ready.wait())
-    await asyncio.wait({task, waiting}, timeout=60, return_when=asyncio.FIRST_COMPLETED)
-    if task.done():
-        waiting.cancel()
-        await task  # raises the bot's start-up error
-    assert ready.is_set(), "the Telegram bot did not become ready"
-    try:
-        yield
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 30)
-
-
-@asynccontextmanager
-async def running_projector(settings: Settings) -> AsyncIterator[FastStream]:
-    app = build_app(settings, ["prices", "rules"])
-    await app.start()
-    try:
-        assert app.broker is not None
-        await wait_assigned(app.broker)  # type: ignore[arg-type]
-        yield app
-    finally:
-        await app.stop()
-
-
-async def reply_to(tg: TelegramStandin, text: str, **kwargs: Any) -> tuple[int, str]:
-    """Send a message as the user; the update id and the bot's next reply in the chat."""
-    before = len(tg.texts(CHAT))
-    update = tg.push_message(text, chat_id=CHAT, **kwargs)
-    await tg.wait_for(lambda: len(tg.texts(CHAT)) > before, timeout=20)
-    return int(update["update_id"]), tg.texts(CHAT)[before]
-
-
-async def events_on(settings: Settings, topic: Any) -> list[dict[str, Any]]:
-    return [json.loads(r.value) for r in await read_topic(settings, topic)]
-
-
-async def publish(settings: Settings, *events: CloudEvent[Any]) -> None:
-    broker = make_broker(settings)
-    await broker.connect()
-    try:
-        await EventPublisher(broker, settings).publish_many(events)
-    finally:
-        await broker.stop()
+from tests._kafka import events_on, eventually, publish, read_topic, running
+from tests.integration._telegram import CHAT, reply_to, running_bot
 
 
 async def test_commands_become_events_and_the_user_sees_the_answers(
@@ -99,7 +30,7 @@ async def test_commands_become_events_and_the_user_sees_the_answers(
 ) -> None:
     tg = telegram
     bot_id = tg.bot_id
-    async with running_projector(bot_settings), running_bot(bot_settings):
+    async with running(build_app(bot_settings, ["prices", "rules"])), running_bot(bot_settings):
         # /start links the Telegram account to an Impressox user.
         update_id, answer = await reply_to(tg, "/start alice")
         assert "linked to Impressox user alice" in answer

@@ -60,11 +60,14 @@ async def test_malformed_bodies_and_unknown_types_get_422_and_nothing_is_written
     unknown["type"] = "ixo.market.candle.v1"
     float_price = tick_event()
     float_price["data"]["price"] = 64123.5
+    huge_exponent = tick_event()
+    huge_exponent["data"]["price"] = "1e-2000000"  # 2 MB of zeros in plain notation
     cases: list[tuple[bytes, list[str]]] = [
         (b"{not json", ["body"]),
         (json.dumps(unknown).encode(), ["body", "type"]),
         (json.dumps(bad_price).encode(), ["body", "data", "price"]),
         (json.dumps(float_price).encode(), ["body", "data", "price"]),
+        (json.dumps(huge_exponent).encode(), ["body", "data", "price"]),
         (b"[1, 2]", ["body"]),
     ]
     for raw, loc in cases:
@@ -76,7 +79,7 @@ async def test_malformed_bodies_and_unknown_types_get_422_and_nothing_is_written
         assert detail["loc"] == loc, detail
         assert detail["msg"]
     bad_rules = [
-        ({**RULE, "symbol": "btc-usd"}, "symbol"),
+        ({**RULE, "symbol": "btc$usd"}, "symbol"),
         ({**RULE, "condition": {"kind": "above", "threshold": "-5"}}, "condition"),
         ({**RULE, "condition": {"kind": "above", "threshold": "lots"}}, "threshold"),
         ({**RULE, "condition": {"kind": "sideways", "threshold": "5"}}, "kind"),
@@ -221,9 +224,9 @@ async def test_kafka_unavailable_is_503_never_a_silent_202(
 ) -> None:
     import uvicorn
 
+    from infra.stack.standins import free_port
     from producers.gateway import create_app
     from schemas import CHAT_REQUESTS
-    from tests.integration.conftest import free_port
 
     app = create_app(settings)
     port = free_port()

@@ -1,27 +1,31 @@
-"""The file replay source end to end on real Kafka: order, loop, graceful stop."""
+"""The file replay source end to end on real Kafka: order, loop, graceful stop, and the bundled
+sample dated to the present (so a backtest over the last hours finds it)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from consumers.rule_engine.app import backtest_history
 from infra.settings import Settings
 from producers.market import SAMPLE_TICKS, load_ticks, run_market_feed
-from schemas import MARKET_TICKS, MarketTickV1, codec_for
+from schemas import MARKET_TICKS, AlertRuleCreatedV1, MarketTickV1, codec_for
 from tests._kafka import eventually, read_topic
 
 
-async def topic_ticks(settings: Settings) -> list[MarketTickV1]:
+async def topic_ticks(
+    settings: Settings, source: str = "/producers/market/file"
+) -> list[MarketTickV1]:
     codec = codec_for(MARKET_TICKS)
     out = []
     for record in await read_topic(settings, MARKET_TICKS):
         event = codec.decode(record.value)
         assert record.key is not None
         assert record.key.decode() == event.data.symbol
-        assert event.source == "/producers/market/file"
+        assert event.source == source
         out.append(event.data)
     return out
 
@@ -89,3 +93,34 @@ async def test_stopping_flushes_every_tick_in_flight(settings: Settings, topics:
     assert stats.published > 0
     ticks = await topic_ticks(settings)
     assert len(ticks) == stats.published  # acknowledged = on the topic; nothing lost or extra
+
+
+async def test_the_sample_is_dated_now_so_a_backtest_over_the_last_two_hours_finds_it(
+    settings: Settings, topics: None
+) -> None:
+    before = datetime.now(UTC)
+    stats = await asyncio.wait_for(
+        run_market_feed(settings, "sample?speed=0&loop=0", []), timeout=15.0
+    )
+    after = datetime.now(UTC)
+    ticks = await topic_ticks(settings, source="/producers/market/sample")
+    assert len(ticks) == stats.published == 2000
+    original = load_ticks(SAMPLE_TICKS)
+    newest = max(t.ts for t in ticks)
+    assert before <= newest <= after  # the last tick is dated when the replay started
+    assert newest - min(t.ts for t in ticks) == original[-1].ts - original[0].ts
+    assert {t.venue for t in ticks} == {"synthetic"}
+
+    rule = AlertRuleCreatedV1.model_validate(
+        {
+            "rule_id": "draft",
+            "user_id": "backtest",
+            "symbol": "BTCUSDT",
+            "condition": {"kind": "above", "threshold": "1"},
+        }
+    )
+    matches = await backtest_history(settings, rule, since=after - timedelta(hours=2))
+    assert len(matches) == 1  # fires once (repeat is off), on the first BTCUSDT tick
+    first_btc = next(t for t in original if t.symbol == "BTCUSDT")
+    assert matches[0].alert.price == first_btc.price
+    assert before - timedelta(hours=2) < matches[0].alert.triggered_at <= after

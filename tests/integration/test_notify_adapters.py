@@ -21,10 +21,8 @@ from consumers.notifier import (
     verify,
     webhook_client,
 )
+from infra.stack.standins import DiscordStandin, LocalServer, TelegramStandin, free_port
 from schemas import AlertTriggeredV1, AnyEvent, Channel, CloudEvent, Condition, utc_now
-from tests.integration.test_notify_delivery import free_port, serve
-from tests.standins.discord import DiscordStandin
-from tests.standins.telegram import TelegramStandin
 
 SECRET = "ixosec_adapter_secret_0123"
 
@@ -120,9 +118,8 @@ async def hooks() -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
             headers = {"location": "/200"}
         return Response(status_code=status, headers=headers)
 
-    port = free_port()
-    async with serve(app, port):
-        yield f"http://127.0.0.1:{port}", seen
+    async with LocalServer(app, name="webhook endpoint") as server:
+        yield server.url, seen
 
 
 async def test_webhook_statuses_map_to_retry_or_reject(

@@ -3,9 +3,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -15,53 +14,22 @@ from redis.asyncio import Redis
 
 from consumers.notifier import RedisDirectory, verify
 from consumers.notifier.app import build_app, key_prefix
-from consumers.projector._store import ProjectionStore
-from consumers.projector._subscriptions import Subscription, SubscriptionsProjection
+from consumers.projector import ProjectionStore, SubscriptionsProjection
 from infra.kafka import Delivery, EventPublisher, make_broker, subscribe
-from infra.mongo import init_read_models, mongo_client
+from infra.mongo import open_database
 from infra.settings import Settings
-from producers.gateway._subscriptions import subscriptions_router
+from infra.stack.standins import LocalServer
+from producers.gateway import create_app
+from readmodels import READ_MODELS
 from schemas import NOTIFY_SUBSCRIPTIONS, NotificationDeliveredV1
-from tests._kafka import eventually, read_topic
-from tests.integration.test_notify_delivery import (
-    FAST,
-    WebhookReceiver,
-    alert_event,
-    discord,
-    free_port,
-    notify_settings,
-    outcome_count,
-    outcomes,
-    publisher,
-    receiver,
-    redis,
-    rule_event,
-    running,
-    serve,
-    telegram,
-)
-
-__all__ = ["discord", "notify_settings", "publisher", "receiver", "redis", "telegram"]
+from tests._kafka import eventually, read_topic, running
+from tests.fakes import WebhookReceiver
+from tests.integration._notify import FAST, alert_event, outcome_count, outcomes, rule_event
 
 
 def gateway_app(settings: Settings) -> FastAPI:
-    """The subscription routes as the gateway mounts them, with the lifespan they need."""
-    broker = make_broker(settings, client_id="ixo-test-gateway")
-    client = mongo_client(settings)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await init_read_models(settings, client, documents=[Subscription])
-        await broker.connect()
-        try:
-            yield
-        finally:
-            await broker.stop()
-            await client.close()
-
-    app = FastAPI(lifespan=lifespan)
-    app.include_router(subscriptions_router(EventPublisher(broker, settings)))
-    return app
+    """The gateway (its subscription routes are the ones under test)."""
+    return create_app(settings)
 
 
 def projector_app(settings: Settings) -> FastStream:
@@ -77,9 +45,7 @@ def projector_app(settings: Settings) -> FastStream:
 
     @app.on_startup
     async def _connect() -> None:
-        holder["store"] = ProjectionStore(
-            await init_read_models(settings, documents=[Subscription])
-        )
+        holder["store"] = ProjectionStore(await open_database(settings, documents=READ_MODELS))
 
     return app
 
@@ -91,10 +57,9 @@ async def test_subscriptions_are_created_listed_delivered_and_deleted(
     redis: Redis,
 ) -> None:
     settings = notify_settings
-    port = free_port()
     async with (
-        serve(gateway_app(settings), port),
-        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http,
+        LocalServer(gateway_app(settings), lifespan="on", name="gateway") as gateway,
+        httpx.AsyncClient(base_url=gateway.url, timeout=30) as http,
         running(projector_app(settings)),
         running(build_app(settings, FAST)),
     ):

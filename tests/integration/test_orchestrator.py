@@ -7,18 +7,21 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import yaml
 from faststream import FastStream
 
+from agent import Ports
 from consumers.orchestrator.app import GROUP, build_app
 from infra.settings import Settings
+from infra.stack.standins import OpenAIStandIn, call
 from schemas import ALERT_RULES, CHAT_REQUESTS, CHAT_RESPONSES
 from tests._kafka import eventually, group_caught_up, read_topic, rewind, wait_assigned
 from tests.integration.conftest import read_sse
-from tests.standins.openai_server import OpenAIStandIn, call
 
 
 @pytest.fixture
@@ -156,3 +159,117 @@ async def test_offline_planner_answers_and_a_redelivered_request_changes_nothing
         await app.stop()
     assert len(await read_topic(settings, ALERT_RULES)) == 1
     assert len(await responses(settings, "ixo.chat.response.completed.v1")) == 2
+
+
+# -- the agent from settings ---------------------------------------------------------------
+
+
+def test_an_invalid_agent_setting_fails_when_the_app_is_built(
+    settings: Settings, tmp_path: Path
+) -> None:
+    from agent import AgentConfigError
+
+    with pytest.raises(AgentConfigError, match="no packaged agent 'nobody'"):
+        build_app(settings.model_copy(update={"agent_config": "nobody"}))
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("name: broken\n", encoding="utf-8")  # no offline_graph
+    with pytest.raises(AgentConfigError, match="offline_graph"):
+        build_app(settings.model_copy(update={"agent_config": str(broken)}))
+
+
+async def test_agent_config_and_model_settings_reach_the_agent(
+    settings: Settings, tmp_path: Path, model: OpenAIStandIn
+) -> None:
+    """IXO_AGENT_CONFIG names another YAML (one tool round, no streaming); IXO_LLM_STREAM then
+    turns streaming back on over the file's value."""
+    from redis.asyncio import Redis
+
+    from agent import load_config
+    from consumers.orchestrator.app import build_agent
+    from infra.mongo import mongo_client
+    from tests.fakes import FixedPrices, RecordingSink, chat
+
+    bundled = load_config("market-assistant").model_dump(mode="json")
+    bundled["name"] = "one-round"
+    bundled["llm"].update(max_tool_rounds=1, stream=False, max_retries=0, retries=0)
+    path = tmp_path / "one_round.yaml"
+    path.write_text(yaml.safe_dump(bundled), encoding="utf-8")
+    online = settings.model_copy(
+        update={
+            "agent_config": str(path),
+            "agent_checkpoints": "memory",
+            "llm_base_url": model.base_url,
+            "llm_api_key": "test-key",
+            "llm_model": "stand-in",
+        }
+    )
+    redis, mongo = Redis.from_url(settings.redis_url), mongo_client(settings)
+    try:
+        agent = build_agent(online, redis=redis, mongo=mongo[settings.mongodb_database])
+        assert agent.name == "one-round"
+        model.reply_tool_calls(call("get_price", {"symbol": "BTC"}))
+        model.reply_tool_calls(call("get_price", {"symbol": "ETH"}))
+        stuck = await agent.answer(
+            chat("loop"), request_id="r1", sink=RecordingSink(), ports=Ports(prices=FixedPrices())
+        )
+        await agent.aclose()
+        assert stuck.text.startswith("I stopped after 1 round")
+        assert len(stuck.tool_calls) == 1
+        assert all(r.get("stream") is not True for r in model.requests)
+
+        model.clear()
+        streaming = online.model_copy(update={"llm_stream": True, "llm_max_tool_rounds": 4})
+        agent = build_agent(streaming, redis=redis, mongo=mongo[settings.mongodb_database])
+        model.reply_text("BTCUSDT is 64123.5.")
+        sink = RecordingSink()
+        await agent.answer(chat("price BTC"), request_id="r2", sink=sink)
+        await agent.aclose()
+        assert [r.get("stream") for r in model.requests] == [True]
+        assert sink.text() == "BTCUSDT is 64123.5."
+    finally:
+        await redis.aclose()
+        await mongo.close()
+
+
+async def test_checkpoints_setting_keeps_the_agent_s_checkpoints_in_mongodb(
+    settings: Settings, topics: None
+) -> None:
+    """IXO_AGENT_CHECKPOINTS=mongodb: the orchestrator's answered request is checkpointed in
+    MongoDB's ``agent_checkpoints`` collection, and no checkpoint key is written to Redis."""
+    from redis.asyncio import Redis
+
+    from infra.kafka import EventPublisher, make_broker
+    from infra.mongo import mongo_client
+    from schemas import ChatMessageReceivedV1, CloudEvent
+
+    in_mongo = settings.model_copy(update={"agent_checkpoints": "mongodb"})
+    app = await started(build_app(in_mongo))
+    try:
+        producer = make_broker(settings)
+        await producer.start()
+        request = CloudEvent.new(
+            ChatMessageReceivedV1(session_id="s9", user_id="eve", channel="cli", text="help"),
+            source="/tests",
+        )
+        await EventPublisher(producer, settings).publish(request)
+        await producer.stop()
+
+        async def answered() -> list[dict[str, Any]]:
+            return await responses(settings, "ixo.chat.response.completed.v1")
+
+        await eventually(answered, timeout=60)
+    finally:
+        await app.stop()
+    client = mongo_client(settings)
+    redis = Redis.from_url(settings.redis_url)
+    try:
+        stored = await client[settings.mongodb_database]["agent_checkpoints"].find_one(
+            {"_id": request.id}
+        )
+        redis_keys = [k async for k in redis.scan_iter(match=f"{settings.topic_prefix}agent:cp*")]
+    finally:
+        await client.drop_database(settings.mongodb_database)
+        await client.close()
+        await redis.aclose()
+    assert stored is not None
+    assert redis_keys == []

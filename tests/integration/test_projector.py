@@ -20,8 +20,9 @@ from consumers.projector import (
 )
 from consumers.projector.app import GROUP_PREFIX, build_app
 from infra.kafka import Delivery, EventPublisher, make_broker, offsets_consumer
-from infra.mongo import init_read_models, mongo_client
+from infra.mongo import mongo_client, open_database
 from infra.settings import Settings
+from readmodels import READ_MODELS
 from schemas import MARKET_TICKS, CloudEvent, MarketTickV1, codec_for
 from tests._kafka import eventually, group_caught_up, read_topic, rewind, wait_assigned
 
@@ -48,7 +49,7 @@ def ticks(count: int, start: int = 0) -> list[CloudEvent[MarketTickV1]]:
 @pytest.fixture
 async def db(settings: Settings) -> AsyncIterator[AsyncDatabase[dict[str, Any]]]:
     client = mongo_client(settings)
-    database = await init_read_models(settings, client)
+    database = await open_database(settings, client, documents=READ_MODELS)
     yield database
     await client.drop_database(settings.mongodb_database)
     await client.close()

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
-from consumers.projector import Alert, Rule
 from consumers.projector.app import build_app
 from infra.kafka import EventPublisher, make_broker
-from infra.mongo import init_read_models, mongo_client
+from infra.mongo import mongo_client, open_database
 from infra.settings import Settings
+from readmodels import READ_MODELS, ReadModels
 from schemas import (
     AlertRuleCreatedV1,
     AlertRuleDeletedV1,
@@ -32,7 +32,7 @@ T0 = datetime(2026, 11, 24, 12, tzinfo=UTC)
 @pytest.fixture
 async def db(settings: Settings) -> AsyncIterator[AsyncDatabase[dict[str, Any]]]:
     client = mongo_client(settings)
-    yield await init_read_models(settings, client)
+    yield await open_database(settings, client, documents=READ_MODELS)
     await client.drop_database(settings.mongodb_database)
     await client.close()
 
@@ -92,13 +92,16 @@ async def test_rules_and_alerts_are_projected_for_their_users(
         assert app.broker is not None
         await wait_assigned(app.broker)  # type: ignore[arg-type]
 
+        reads = ReadModels(db)
+
         async def projected() -> bool:
-            return await Alert.count() == 2 and await Rule.count() == 2
+            alerts = await db["alerts"].count_documents({})
+            return alerts == 2 and await db["rules"].count_documents({}) == 2
 
         await eventually(projected)
-        r1 = await Rule.get("r1")
-        r2 = await Rule.get("r2")
-        alerts = await Alert.find(Alert.user_id == "u1").sort(-Alert.triggered_at).to_list()
+        r1 = await reads.rule("r1")
+        r2 = await reads.rule("r2")
+        alerts = await reads.alerts("u1")
     finally:
         await app.stop()
     assert r1 is not None

@@ -11,8 +11,8 @@ import httpx
 from infra.kafka import EventPublisher, make_broker
 from infra.settings import Settings
 from schemas import ALERT_MATCHES, CloudEvent, MarketTickV1
+from tests._cli import ixo
 from tests._kafka import read_topic
-from tests.integration.test_cli import ixo
 
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
 PRICES = ["69000", "69500", "70000", "70500", "69800", "71000"]
@@ -58,7 +58,7 @@ async def test_backtest_a_draft_over_history_through_http_and_cli(
     for bad in (
         {"since": since},
         {"rule": draft, "rule_id": "r1", "since": since},
-        {"rule": {**draft, "symbol": "btc usd"}, "since": since},
+        {"rule": {**draft, "symbol": "btc$usd"}, "since": since},
         {"rule": draft, "since": "yesterday"},
     ):
         assert (await gateway.post("/v1/rules/backtest", json=bad)).status_code == 422

@@ -28,6 +28,7 @@ from infra.settings import Settings
 from schemas import (
     ALERT_MATCHES,
     ALERT_RULES,
+    HEADER_TYPE,
     MARKET_TICKS,
     AlertRuleCreatedV1,
     AlertRuleDeletedV1,
@@ -192,7 +193,7 @@ async def test_alerts_explain_themselves_and_the_backtest_on_live_data_agrees(
         assert data.price == origin.event.data.price
     records = await read_topic(settings, ALERT_MATCHES)
     assert {r.key for r in records} == {f"user-{r.rule_id}".encode() for r in rules}
-    assert {headers_of(r)["ce_type"] for r in records} == {"ixo.alert.triggered.v1"}
+    assert {headers_of(r)[HEADER_TYPE] for r in records} == {"ixo.alert.triggered.v1"}
 
     # The backtest of each saved rule over the topic reports exactly what the engine published.
     for r in rules:

@@ -16,19 +16,18 @@ from typing import Any
 import httpx
 import pytest
 from beanie import Document
-from fastapi import FastAPI
 from faststream import FastStream
 
-from consumers.projector import READ_MODELS, ProjectionStore
-from consumers.projector._schedules import Schedule, SchedulesProjection
-from infra.kafka import Delivery, EventPublisher, make_broker, subscribe
-from infra.mongo import init_read_models, mongo_client
+from consumers.projector import ProjectionStore, SchedulesProjection
+from infra.kafka import Delivery, make_broker, subscribe
+from infra.mongo import mongo_client, open_database
 from infra.settings import Settings
-from producers.gateway._schedules import schedules_router
+from producers.gateway import create_app
+from readmodels import READ_MODELS
 from schemas import SCHEDULES
 from tests._kafka import eventually, read_topic, wait_assigned
 
-DOCUMENTS: list[type[Document]] = list(dict.fromkeys([*READ_MODELS, Schedule]))
+DOCUMENTS: list[type[Document]] = list(READ_MODELS)
 
 # `ixo` with the schedules sub-app (registered here if cli._app does not have it yet).
 IXO = """
@@ -63,7 +62,7 @@ async def projector(settings: Settings) -> AsyncIterator[None]:
     subscribe(broker, settings, SCHEDULES, group="ixo.projector.schedules", handler=handle)
     app = FastStream(broker)
     client = mongo_client(settings)
-    holder["store"] = ProjectionStore(await init_read_models(settings, client, DOCUMENTS))
+    holder["store"] = ProjectionStore(await open_database(settings, client, documents=DOCUMENTS))
     await app.start()
     try:
         await wait_assigned(broker)
@@ -75,15 +74,12 @@ async def projector(settings: Settings) -> AsyncIterator[None]:
 
 @pytest.fixture
 async def api(settings: Settings, topics: None) -> AsyncIterator[httpx.AsyncClient]:
-    """The schedules routes as the gateway serves them, with the projector running."""
-    broker = make_broker(settings, client_id="test-gateway")
-    await broker.connect()
+    """The gateway (its schedules routes), with the projector running."""
+    app = create_app(settings)
     client = mongo_client(settings)
-    await init_read_models(settings, client, DOCUMENTS)
-    app = FastAPI()
-    app.include_router(schedules_router(EventPublisher(broker, settings)))
     try:
         async with (
+            app.router.lifespan_context(app),
             projector(settings),
             httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=app), base_url="http://gateway"
@@ -91,7 +87,6 @@ async def api(settings: Settings, topics: None) -> AsyncIterator[httpx.AsyncClie
         ):
             yield http
     finally:
-        await broker.stop()
         await client.drop_database(settings.mongodb_database)
         await client.close()
 

@@ -6,45 +6,22 @@ to the chat; `/schedules` lists it and `/unschedule` stops it. Real Kafka, Redis
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-import pytest
-from pydantic import SecretStr
 
 from bots import delivery_event_id
 from consumers.orchestrator.app import build_app as build_orchestrator
+from consumers.projector.app import build_app as build_projector
 from consumers.scheduler import Cadence, ManualClock, SchedulerConfig
 from consumers.scheduler.app import build_app as build_scheduler
 from infra.settings import Settings
-from producers.schedules import schedule_id_for
+from infra.stack.standins import TelegramStandin
 from schemas import SCHEDULES, TASKS_DUE
-from tests._kafka import eventually, read_topic
-from tests.integration.test_bots_telegram import CHAT, reply_to, running_bot
-from tests.integration.test_sched_api import projector
-from tests.integration.test_sched_scheduler import folded, running
-from tests.standins.telegram import TelegramStandin
+from services import schedule_id_for
+from tests._kafka import events_on, eventually, running
+from tests.integration._scheduler import folded
+from tests.integration._telegram import CHAT, reply_to, running_bot
 
 OFFLINE_ANSWER = "No language model is configured"
-
-
-@pytest.fixture
-async def telegram(topics: None) -> AsyncIterator[TelegramStandin]:
-    async with TelegramStandin() as tg:
-        yield tg
-
-
-@pytest.fixture
-def bot_settings(settings: Settings, telegram: TelegramStandin) -> Settings:
-    return settings.model_copy(
-        update={"telegram_token": SecretStr(telegram.token), "telegram_api_url": telegram.url}
-    )
-
-
-async def events_on(settings: Settings, topic: Any) -> list[dict[str, Any]]:
-    return [json.loads(r.value) for r in await read_topic(settings, topic)]
 
 
 async def test_a_chat_schedules_a_prompt_sees_the_answers_and_unschedules_it(
@@ -52,7 +29,7 @@ async def test_a_chat_schedules_a_prompt_sees_the_answers_and_unschedules_it(
 ) -> None:
     tg, settings = telegram, bot_settings
     clock = ManualClock()
-    async with projector(settings), running_bot(settings):
+    async with running(build_projector(settings, ["schedules"])), running_bot(settings):
         # Bad schedules get the reason and the usage, and publish nothing.
         _, answer = await reply_to(tg, "/schedule 0 8 * * * tz=Mars/Olympus hello")
         assert answer.startswith("timezone: unknown time zone 'Mars/Olympus'")

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -25,22 +24,21 @@ from consumers.scheduler import (
     REGISTRY,
     Emit,
     ManualClock,
-    RedisBook,
     Registry,
     SchedulerConfig,
     WorkerContext,
     derived_event_id,
     due_event_id,
 )
-from consumers.scheduler.app import build_app, key_prefix, redis_client, schedules_group
-from infra.kafka import Delivery, EventPublisher, make_broker
-from infra.mongo import init_read_models, mongo_client
+from consumers.scheduler.app import build_app, key_prefix, redis_client
+from infra.kafka import Delivery
+from infra.mongo import mongo_client, open_database
 from infra.settings import Settings
+from readmodels import READ_MODELS
 from schemas import (
     ALERT_MATCHES,
     CHAT_REQUESTS,
     CHAT_RESPONSES,
-    SCHEDULES,
     TASKS_DUE,
     AlertTriggeredV1,
     ChatMessageReceivedV1,
@@ -50,7 +48,8 @@ from schemas import (
     ScheduleDeletedV1,
     TaskDueV1,
 )
-from tests._kafka import eventually, group_caught_up, read_topic, wait_assigned
+from tests._kafka import eventually, publish, read_topic, running
+from tests.integration._scheduler import folded
 
 CHAT = "7001"
 
@@ -60,31 +59,10 @@ def clock_at_half_past_a_minute() -> ManualClock:
     return ManualClock(now)
 
 
-@asynccontextmanager
-async def running(app: FastStream, *, ready: bool = True) -> AsyncIterator[FastStream]:
-    await app.start()
-    try:
-        assert app.broker is not None
-        if ready:
-            await wait_assigned(app.broker)  # type: ignore[arg-type]
-        yield app
-    finally:
-        await app.stop()
-
-
 def scheduler(settings: Settings, clock: ManualClock, registry: Registry = REGISTRY) -> FastStream:
     return build_app(
         settings, SchedulerConfig(tick_s=0.05, lease_s=5.0), registry=registry, clock=clock
     )
-
-
-async def publish(settings: Settings, *events: CloudEvent[Any]) -> None:
-    broker = make_broker(settings)
-    await broker.connect()
-    try:
-        await EventPublisher(broker, settings).publish_many(events)
-    finally:
-        await broker.stop()
 
 
 def created(clock: ManualClock, schedule_id: str = "sch-1", **fields: Any) -> CloudEvent[Any]:
@@ -101,16 +79,6 @@ def created(clock: ManualClock, schedule_id: str = "sch-1", **fields: Any) -> Cl
         }
     )
     return CloudEvent.new(data, source="/tests", time=clock())
-
-
-async def folded(settings: Settings) -> bool:
-    """The scheduler's book has every schedule event (its fold group caught up)."""
-    redis = redis_client(settings)
-    try:
-        epoch = await RedisBook(redis, key_prefix(settings)).epoch()
-    finally:
-        await redis.aclose()
-    return await group_caught_up(settings, SCHEDULES, schedules_group(epoch))
 
 
 async def values(settings: Settings, topic: Any) -> list[dict[str, Any]]:
@@ -256,7 +224,7 @@ async def test_a_daily_digest_lists_the_users_alerts_of_the_day(
     slot = datetime(2026, 11, 24, 8, tzinfo=UTC)
     client = mongo_client(settings)
     try:
-        db = await init_read_models(settings, client)
+        db = await open_database(settings, client, documents=READ_MODELS)
         store = ProjectionStore(db)
         topic = ALERT_MATCHES.full_name(settings.topic_prefix)
         items = [

@@ -33,7 +33,7 @@ from agent import (
     register_node,
 )
 from agent._node import parse_options
-from tests.unit.test_agent_offline import RecordingSink, chat
+from tests.fakes import RecordingSink, chat
 
 
 class RecordingCheckpoints(MemoryCheckpointStore):

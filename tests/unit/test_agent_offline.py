@@ -1,16 +1,11 @@
 """The agent without a language model: the packaged market assistant answers commands through
 the deterministic planner, reports tool calls and the completion to its sink, and stays
-idempotent per request id (a redelivery or a resume never creates a second rule).
-
-``RecordingSink``, ``RecordingRules`` and ``FixedPrices`` are simple implementations of the
-agent's own ports, also used by the integration tests."""
+idempotent per request id (a redelivery or a resume never creates a second rule). The agent's
+ports are the simple implementations in :mod:`tests.fakes`."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -24,112 +19,9 @@ from agent import (
     MemoryCheckpointStore,
     MemoryToolResultCache,
     Ports,
-    RuleView,
 )
-from schemas import AlertRuleCreatedV1, ChatMessageReceivedV1, ToolCall, TransientError
-
-T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
-
-
-class SinkCrashError(RuntimeError):
-    """What a failing sink raises (a crashed publisher)."""
-
-
-class RecordingSink:
-    """A :class:`ResponseSink` that keeps what it is given; ``fail_on`` makes the first
-    ``failures`` calls of that kind (``delta``, ``tool_called``, ``completed``) raise."""
-
-    def __init__(self, fail_on: str | None = None, failures: int = 1) -> None:
-        self.events: list[tuple[str, Any]] = []
-        self.fail_on = fail_on
-        self.failures = failures
-
-    def _maybe_fail(self, kind: str) -> None:
-        if self.fail_on == kind and self.failures > 0:
-            self.failures -= 1
-            msg = f"sink crashed on {kind}"
-            raise SinkCrashError(msg)
-
-    async def delta(self, text: str, seq: int) -> None:
-        self._maybe_fail("delta")
-        self.events.append(("delta", (seq, text)))
-
-    async def tool_called(self, call: ToolCall) -> None:
-        self._maybe_fail("tool_called")
-        self.events.append(("tool_called", call))
-
-    async def completed(self, text: str, tool_calls: Sequence[ToolCall]) -> None:
-        self._maybe_fail("completed")
-        self.events.append(("completed", (text, tuple(tool_calls))))
-
-    def kinds(self) -> list[str]:
-        return [kind for kind, _ in self.events]
-
-    def deltas(self) -> list[tuple[int, str]]:
-        return [value for kind, value in self.events if kind == "delta"]
-
-    def text(self) -> str:
-        return "".join(text for _, text in self.deltas())
-
-    def tool_calls(self) -> list[ToolCall]:
-        return [value for kind, value in self.events if kind == "tool_called"]
-
-    def completions(self) -> list[tuple[str, tuple[ToolCall, ...]]]:
-        return [value for kind, value in self.events if kind == "completed"]
-
-
-class RecordingRules:
-    """A :class:`RulesPort` over a dict, recording every call (rules keyed by rule id, as the
-    compacted topic and the projection key them)."""
-
-    def __init__(self, failures: int = 0) -> None:
-        self.creates: list[tuple[AlertRuleCreatedV1, str]] = []
-        self.deletes: list[tuple[str, str]] = []
-        self.rules: dict[str, AlertRuleCreatedV1] = {}
-        self.failures = failures
-
-    async def create_rule(
-        self, rule: AlertRuleCreatedV1, idempotency_key: str
-    ) -> AlertRuleCreatedV1:
-        if self.failures:
-            self.failures -= 1
-            msg = "broker down"
-            raise TransientError(msg)
-        self.creates.append((rule, idempotency_key))
-        self.rules[rule.rule_id] = rule
-        return rule
-
-    async def list_rules(self, user_id: str) -> Sequence[RuleView]:
-        return [
-            RuleView.model_validate(r.model_dump())
-            for r in self.rules.values()
-            if r.user_id == user_id
-        ]
-
-    async def delete_rule(self, user_id: str, rule_id: str) -> bool:
-        self.deletes.append((user_id, rule_id))
-        rule = self.rules.get(rule_id)
-        if rule is None or rule.user_id != user_id:
-            return False
-        del self.rules[rule_id]
-        return True
-
-
-class FixedPrices:
-    """A :class:`PricePort` with fixed prices, counting lookups."""
-
-    def __init__(self, prices: dict[str, str] | None = None) -> None:
-        self.prices = {s: Decimal(p) for s, p in (prices or {"BTCUSDT": "64123.5"}).items()}
-        self.lookups: list[str] = []
-
-    async def get_price(self, symbol: str) -> tuple[Decimal, datetime] | None:
-        self.lookups.append(symbol)
-        price = self.prices.get(symbol)
-        return None if price is None else (price, T0)
-
-
-def chat(text: str, *, user_id: str = "u1", session_id: str = "s1") -> ChatMessageReceivedV1:
-    return ChatMessageReceivedV1(session_id=session_id, user_id=user_id, channel="cli", text=text)
+from schemas import TransientError
+from tests.fakes import PRICE_TIME, FixedPrices, RecordingRules, RecordingSink, chat
 
 
 @pytest.fixture
@@ -182,9 +74,9 @@ async def test_price_command(agent: Agent, ports: Ports) -> None:
     assert sink.kinds() == ["tool_called", "delta", "completed"]
     (call,) = sink.tool_calls()
     assert call.name == "get_price"
-    assert call.result == {"symbol": "BTCUSDT", "price": "64123.5", "time": T0.isoformat()}
+    assert call.result == {"symbol": "BTCUSDT", "price": "64123.5", "time": PRICE_TIME.isoformat()}
     text, calls = sink.completions()[0]
-    assert text == sink.text() == f"BTCUSDT: 64123.5 (at {T0.isoformat()})."
+    assert text == sink.text() == f"BTCUSDT: 64123.5 (at {PRICE_TIME.isoformat()})."
     assert calls == (call,)
 
 

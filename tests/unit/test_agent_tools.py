@@ -19,10 +19,9 @@ from agent import (
     ToolError,
     ToolRegistry,
     ToolRequest,
-    normalise_symbol,
 )
-from schemas import TransientError
-from tests.unit.test_agent_offline import FixedPrices, RecordingRules
+from schemas import TransientError, normalise_symbol
+from tests.fakes import FixedPrices, RecordingRules
 
 BUILT_IN = ["get_price", "create_alert", "list_alerts", "delete_alert"]
 

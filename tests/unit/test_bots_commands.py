@@ -88,12 +88,21 @@ def test_good_commands_parse(text: str, expected: object) -> None:
     assert parse_command(text) == expected
 
 
+def test_symbols_are_what_the_feeds_publish() -> None:
+    """``BTC`` is ``BTCUSDT`` in the bots as in the chat agent and the gateway (one
+    normalisation: a rule on ``BTC`` would never fire)."""
+    assert parse_command("/price btc") == PriceQuery("BTCUSDT")
+    created = parse_command("/alert BTC above 80000")
+    assert isinstance(created, AlertCreate)
+    assert created.symbol == "BTCUSDT"
+
+
 @pytest.mark.parametrize(
     ("text", "says"),
     [
         ("/price", "Usage: /price"),
         ("/price BTC USDT", "Usage: /price"),
-        ("/price $$$", "not a market symbol"),
+        ("/price $$$", "is not a symbol"),
         ("/alert BTCUSDT sideways 5", "'sideways' is not a condition"),
         ("/alert BTCUSDT above lots", "'lots' is not a price"),
         ("/alert BTCUSDT above -5", "positive price"),
@@ -123,6 +132,7 @@ def test_discord_options_parse_like_the_text_commands() -> None:
         "alert", {"symbol": "btcusdt", "condition": "pct", "value": "-3", "window": "30m"}
     ) == AlertCreate("BTCUSDT", Condition(kind="pct_change", threshold=Decimal(-3), window_s=1800))
     assert command_from_options("price", {"symbol": "ethusdt"}) == PriceQuery("ETHUSDT")
+    assert command_from_options("price", {"symbol": "eth"}) == PriceQuery("ETHUSDT")
     assert command_from_options("ask", {"text": "hello there"}) == ChatText("hello there")
     assert command_from_options("start", {}) == StartLink(None)
     bad = command_from_options("alert", {"symbol": "BTCUSDT", "condition": "above", "value": "x"})

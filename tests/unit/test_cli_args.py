@@ -158,6 +158,30 @@ def test_unimplemented_components_list_the_available_ones() -> None:
     assert f"(available: {names})" in err
 
 
+def test_run_help_offers_only_the_components_that_run() -> None:
+    code, out, _ = ixo("run", "--help")
+    assert code == 0
+    text = " ".join(out.split())
+    for component in COMPONENTS.values():
+        assert (component.name in text) is component.available, component.name
+    _, _, err = ixo("run", "nope")
+    assert "embedder" not in err
+    assert "(available: gateway, projector" in err
+
+
+def test_the_ready_line_names_the_gateway_and_its_docs() -> None:
+    from cli._cmd_run import gateway_url, ready_line
+    from infra.settings import Settings
+
+    url = gateway_url(Settings(gateway_host="0.0.0.0", gateway_port=8123))
+    assert url == "http://127.0.0.1:8123"
+    assert ready_line(["gateway", "projector"], url) == (
+        "ready: gateway http://127.0.0.1:8123, API docs http://127.0.0.1:8123/docs"
+        " (2 components running; Ctrl-C stops them)"
+    )
+    assert ready_line(["projector"], None) == "ready (1 component running; Ctrl-C stops them)"
+
+
 def test_every_design_component_is_known() -> None:
     assert set(COMPONENTS) == {
         "gateway",
@@ -201,6 +225,7 @@ def test_stack_status_of_a_stack_never_started() -> None:
     code, out, _ = ixo("stack", "status", "--json")
     assert code == 0
     assert {s["name"] for s in json.loads(out)} >= {"ferretdb", "redis"}
+    assert {s["kind"] for s in json.loads(out)} == {"service"}  # `ixo up` recorded nothing
     assert not any(s["running"] for s in json.loads(out))
 
 

@@ -13,7 +13,8 @@ from cli._records import RawRecord, row_of, summarize
 from cli._times import parse_since
 
 DLQ_HEADERS = {
-    "ce_type": "ixo.market.tick.v1",
+    "content-type": "application/cloudevents+json; charset=UTF-8",
+    "ixo-type": "ixo.market.tick.v1",
     "x-error": "data.price: Input should be greater than 0",
     "x-error-type": "invalid_event",
     "x-source-topic": "ixo.market.ticks",
@@ -56,8 +57,12 @@ def test_summaries_are_compact_and_clipped() -> None:
 
 
 def test_requeue_drops_only_the_dead_letter_headers() -> None:
-    record = RawRecord.parse(b"{}", headers=DLQ_HEADERS)
-    assert requeue_headers(record) == {"ce_type": "ixo.market.tick.v1"}
+    record = RawRecord.parse(b"{}", headers={**DLQ_HEADERS, "ixo-id": "e1"})
+    assert requeue_headers(record) == {
+        "content-type": "application/cloudevents+json; charset=UTF-8",
+        "ixo-type": "ixo.market.tick.v1",
+        "ixo-id": "e1",
+    }
     assert skip_reason(record, "ixo.market.ticks") is None
     assert "not t1.ixo.market.ticks" in (skip_reason(record, "t1.ixo.market.ticks") or "")
     assert skip_reason(RawRecord.parse(b"{}"), "ixo.market.ticks") == "no x-source-topic header"
@@ -72,3 +77,20 @@ def test_since_takes_iso_times_and_durations() -> None:
     assert parse_since("2024-05-01") == datetime(2024, 5, 1, tzinfo=UTC)
     with pytest.raises(UsageError, match="--since"):
         parse_since("yesterday")
+
+
+def test_legacy_helper_headers_are_read_under_their_current_names() -> None:
+    legacy = {"ce_type": "ixo.market.tick.v1", "ce_id": "e1", "x-error-type": "invalid_event"}
+    record = RawRecord.parse(b"{}", headers=legacy)
+    assert record.headers == {
+        "ixo-type": "ixo.market.tick.v1",
+        "ixo-id": "e1",
+        "x-error-type": "invalid_event",
+    }
+    assert requeue_headers(record) == {"ixo-type": "ixo.market.tick.v1", "ixo-id": "e1"}
+    assert not any(k.startswith("ce_") for k in requeue_headers(record))
+
+
+def test_a_current_helper_header_wins_over_a_legacy_one() -> None:
+    record = RawRecord.parse(b"{}", headers={"ce_type": "old", "ixo-type": "new"})
+    assert record.headers == {"ixo-type": "new"}

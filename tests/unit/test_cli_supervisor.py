@@ -5,7 +5,10 @@ Children are small real Python processes (no services)."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import sys
+from collections.abc import Callable
+from pathlib import Path
 
 from cli._supervisor import ChildSpec, supervise
 
@@ -101,3 +104,102 @@ async def test_a_child_ignoring_sigterm_is_killed_after_the_grace_period() -> No
     outcome = await asyncio.wait_for(task, 20)
     assert outcome.codes["stubborn"] == -9
     assert any("SIGKILL" in e for e in sink.events)
+
+
+LISTENER = (
+    "import os, socket, sys, time\n"
+    "print('booting', flush=True)\n"
+    "while not os.path.exists(sys.argv[2]): time.sleep(0.02)\n"  # listens once told to
+    "s = socket.socket(); s.bind(('127.0.0.1', int(sys.argv[1]))); s.listen()\n"
+    "print('listening', flush=True)\n"
+    "while True: time.sleep(0.1)"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
+    """Wait for ``condition`` (a bound on a hang, not an assertion on speed)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            if condition():
+                return
+            await asyncio.sleep(0.01)
+
+
+async def test_ready_is_announced_once_every_probe_answers_and_children_are_reported(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    go = tmp_path / "go"
+    sink = Sink()
+    stop = asyncio.Event()
+    started: list[tuple[str, int]] = []
+    ready: list[int] = []
+    probes: list[bool] = []
+
+    async def listening() -> bool:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            probes.append(False)
+            return False
+        writer.close()
+        probes.append(True)
+        return True
+
+    task = asyncio.create_task(
+        supervise(
+            [
+                ChildSpec("plain", py(SERVE)),
+                ChildSpec("server", [*py(LISTENER), str(port), str(go)], ready=listening),
+            ],
+            on_line=sink.line,
+            on_event=sink.events.append,
+            install_signals=False,
+            stop=stop,
+            on_started=lambda name, pid: started.append((name, pid)),
+            on_ready=lambda: ready.append(len(probes)),
+            ready_poll=0.05,
+        )
+    )
+    await sink.wait_for(2)  # 'ready' from plain, 'booting' from server
+    assert [name for name, _ in started] == ["plain", "server"]
+    assert all(pid > 0 for _, pid in started)
+    await until(lambda: len(probes) >= 2)  # asked twice, and nothing listens yet
+    assert ready == []
+    assert not any(probes)
+    go.touch()  # now the server listens
+    await until(lambda: bool(ready))
+    stop.set()
+    outcome = await asyncio.wait_for(task, 20)
+    assert ready == [len(probes)]  # once, right after the first probe that answered
+    assert probes[-1] is True
+    assert probes.count(True) == 1
+    assert ("server", "listening") in sink.lines
+    assert not outcome.failed
+
+
+async def test_ready_is_never_announced_when_a_child_fails_first() -> None:
+    ready: list[bool] = []
+
+    async def never() -> bool:
+        return False
+
+    outcome = await asyncio.wait_for(
+        supervise(
+            [ChildSpec("broken", py("import sys\nsys.exit(4)"), ready=never)],
+            on_line=lambda *_: None,
+            on_event=lambda _: None,
+            install_signals=False,
+            on_ready=lambda: ready.append(True),
+            ready_poll=0.01,
+        ),
+        30,
+    )
+    assert outcome.failed == {"broken": 4}
+    assert ready == []

@@ -32,7 +32,7 @@ def tick(symbol: str = "BTCUSDT", price: str = "71000.5", **extra: Any) -> RawRe
         partition=2,
         offset=41,
         key=symbol,
-        headers={"ce_type": "ixo.market.tick.v1"},
+        headers={"ixo-type": "ixo.market.tick.v1"},
     )
 
 
@@ -69,7 +69,7 @@ def test_envelope_and_record_names() -> None:
     assert Where("type == 'ixo.market.tick.v1' and subject == 'BTCUSDT'").matches(record)
     assert Where("source.startswith('/producers/') and correlationid == 'corr-1'").matches(record)
     assert Where("partition == 2 and offset == 41 and key == 'BTCUSDT'").matches(record)
-    assert Where("headers['ce_type'] == type").matches(record)
+    assert Where("headers['ixo-type'] == type").matches(record)
     assert Where("ts(time) > ts('2024-01-01T00:00:00Z')").matches(record)
     assert not Where("ts(time) > ts('2025-01-01')").matches(record)
 

@@ -1,4 +1,5 @@
-"""The file replay source: formats, validation errors with line numbers, speed and loop."""
+"""The file replay source: formats, validation errors with line numbers, speed, loop and the
+times it dates ticks with (the file's, or the present)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,39 @@ from pathlib import Path
 
 import pytest
 
-from producers.market import SAMPLE_TICKS, FileReplay, ReplayFileError, SequencedTick, load_ticks
+from producers.market import (
+    SAMPLE_TICKS,
+    FileReplay,
+    ReplayFileError,
+    SequencedTick,
+    SourceError,
+    TickTimes,
+    load_ticks,
+)
 from producers.market.data import generate
 
 T0 = datetime(2025, 1, 6, tzinfo=UTC)
+NOW = datetime(2026, 12, 4, 9, 30, tzinfo=UTC)
+
+
+class ManualClock:
+    """A :class:`~producers.market.ReplayClock` that only moves when the replay sleeps; it keeps
+    every sleep asked for, so pacing is checked without measuring real time."""
+
+    def __init__(self, wall: datetime = NOW) -> None:
+        self.start = wall
+        self.elapsed = 0.0
+        self.sleeps: list[float] = []
+
+    def wall(self) -> datetime:
+        return self.start + timedelta(seconds=self.elapsed)
+
+    def monotonic(self) -> float:
+        return self.elapsed
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.elapsed += seconds
 
 
 def write_csv(path: Path, rows: list[str], header: str = "ts,symbol,price,volume,venue") -> Path:
@@ -127,22 +157,19 @@ def test_missing_or_unknown_files_are_clear_errors(tmp_path: Path) -> None:
 async def test_replay_keeps_file_order_and_the_gaps_divided_by_speed(tmp_path: Path) -> None:
     rows = [f"{(T0 + timedelta(seconds=i)).isoformat()},BTCUSDT,{100 + i},," for i in range(5)]
     path = write_csv(tmp_path / "t.csv", rows)
-    replay = FileReplay(path, speed=20)  # 4 s of ticks in 0.2 s
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    items = await take(replay, 5)
-    elapsed = loop.time() - started
+    clock = ManualClock()
+    items = await take(FileReplay(path, speed=20, clock=clock), 5)  # 4 s of ticks in 0.2 s
     assert [i.tick.price for i in items] == [Decimal(100 + i) for i in range(5)]
     assert [i.seq for i in items] == [0, 1, 2, 3, 4]
-    assert 0.18 <= elapsed < 1.0
+    assert clock.sleeps == pytest.approx([0.05] * 4)
+    assert [i.tick.ts for i in items] == [T0 + timedelta(seconds=i) for i in range(5)]
 
 
-async def test_speed_zero_replays_as_fast_as_possible() -> None:
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    items = await take(FileReplay(SAMPLE_TICKS, speed=0), 2000)  # 8 minutes of ticks
+async def test_speed_zero_never_waits() -> None:
+    clock = ManualClock()
+    items = await take(FileReplay(SAMPLE_TICKS, speed=0, clock=clock), 2000)  # 8 minutes of ticks
     assert len(items) == 2000
-    assert loop.time() - started < 2.0
+    assert clock.sleeps == []
 
 
 async def test_loop_repeats_with_timestamps_shifted_forward(tmp_path: Path) -> None:
@@ -175,3 +202,54 @@ def test_without_loop_the_replay_ends(tmp_path: Path) -> None:
 def test_the_sample_header_matches_the_documented_columns() -> None:
     with SAMPLE_TICKS.open(encoding="utf-8") as handle:
         assert next(csv.reader(handle)) == ["ts", "symbol", "price", "volume", "venue"]
+
+
+async def test_times_now_dates_the_first_tick_at_the_start_and_keeps_the_gaps(
+    tmp_path: Path,
+) -> None:
+    rows = [f"{(T0 + timedelta(seconds=2 * i)).isoformat()},BTCUSDT,{100 + i},," for i in range(3)]
+    path = write_csv(tmp_path / "t.csv", rows)
+    clock = ManualClock()
+    items = await take(FileReplay(path, speed=1, times=TickTimes.NOW, clock=clock), 3)
+    assert [i.tick.ts for i in items] == [
+        NOW,
+        NOW + timedelta(seconds=2),
+        NOW + timedelta(seconds=4),
+    ]
+    # Each tick is dated when it is due: never ahead of the clock it is published by.
+    assert clock.sleeps == [2.0, 2.0]
+    assert [i.tick.price for i in items] == [Decimal(100), Decimal(101), Decimal(102)]
+
+
+async def test_times_now_at_a_higher_speed_divides_the_gaps_and_loops_forward(
+    tmp_path: Path,
+) -> None:
+    path = write_csv(
+        tmp_path / "t.csv",
+        ["2025-01-06T00:00:00Z,BTCUSDT,1,,", "2025-01-06T00:00:10Z,BTCUSDT,2,,"],
+    )
+    clock = ManualClock()
+    replay = FileReplay(path, speed=10, loop=True, times=TickTimes.NOW, clock=clock)
+    items = await take(replay, 4)
+    # Pass span 10 s plus one gap of 10 s, all divided by the speed.
+    offsets = [(i.tick.ts - NOW).total_seconds() for i in items]
+    assert offsets == [0.0, 1.0, 2.0, 3.0]
+    assert clock.sleeps == [1.0, 1.0, 1.0]
+
+
+async def test_times_now_at_speed_zero_dates_the_last_tick_now_for_backtests() -> None:
+    original = load_ticks(SAMPLE_TICKS)
+    clock = ManualClock()
+    items = await take(FileReplay(SAMPLE_TICKS, speed=0, times=TickTimes.NOW, clock=clock), 2000)
+    dated = [i.tick.ts for i in items]
+    assert dated[-1] == NOW
+    assert max(dated) == NOW  # nothing in the future
+    assert [b - a for a, b in itertools.pairwise(dated)] == [
+        b.ts - a.ts for a, b in itertools.pairwise(original)
+    ]
+    assert [(i.tick.symbol, i.tick.price) for i in items] == [(t.symbol, t.price) for t in original]
+
+
+def test_times_now_at_speed_zero_refuses_to_loop_into_the_future() -> None:
+    with pytest.raises(SourceError, match="dated in the future"):
+        FileReplay(SAMPLE_TICKS, speed=0, loop=True, times=TickTimes.NOW)

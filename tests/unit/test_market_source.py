@@ -15,6 +15,7 @@ from producers.market import (
     SOURCES,
     FileReplay,
     SourceError,
+    TickTimes,
     WebSocketSource,
     open_source,
     run_market_feed,
@@ -25,7 +26,7 @@ from producers.market import (
 def test_public_api_is_exactly_all() -> None:
     public = {n for n in dir(market) if not n.startswith("_")} - {"data"}  # the sample package
     assert public == set(market.__all__)
-    assert SOURCES == ("binance", "coinbase", "file")
+    assert SOURCES == ("binance", "coinbase", "file", "sample")
     assert set(DEFAULT_SYMBOLS) == set(SOURCES)
 
 
@@ -53,19 +54,44 @@ def test_file_specs_take_speed_and_loop_from_text_or_keywords() -> None:
     assert (replay.speed, replay.loop) == (0.0, False)
     plain = open_source(f"file:{SAMPLE_TICKS}", ["BTCUSDT"])
     assert isinstance(plain, FileReplay)
-    assert (plain.speed, plain.loop) == (1.0, False)
+    assert (plain.speed, plain.loop, plain.times) == (1.0, False, TickTimes.ORIGINAL)
     assert {t.symbol for t in plain.rows} == {"BTCUSDT"}
+    now = open_source(f"file:{SAMPLE_TICKS}?times=now")
+    assert isinstance(now, FileReplay)
+    assert now.times is TickTimes.NOW
+
+
+def test_the_sample_plays_in_real_time_looped_and_dated_now_unless_told_otherwise() -> None:
+    sample = open_source("sample")
+    assert isinstance(sample, FileReplay)
+    assert (sample.path, sample.name) == (SAMPLE_TICKS, "sample")
+    assert (sample.speed, sample.loop, sample.times) == (1.0, True, TickTimes.NOW)
+    # One option changes one default; the others stay the sample's.
+    kept = open_source("sample?times=original", ["BTCUSDT"])
+    assert isinstance(kept, FileReplay)
+    assert (kept.speed, kept.loop, kept.times) == (1.0, True, TickTimes.ORIGINAL)
+    assert {t.symbol for t in kept.rows} == {"BTCUSDT"}
+    history = open_source("sample?speed=0&loop=0")
+    assert isinstance(history, FileReplay)
+    assert (history.speed, history.loop, history.times) == (0.0, False, TickTimes.NOW)
+    flags = open_source("sample", speed=10, loop=False, times=TickTimes.ORIGINAL)
+    assert isinstance(flags, FileReplay)
+    assert (flags.speed, flags.loop, flags.times) == (10.0, False, TickTimes.ORIGINAL)
 
 
 @pytest.mark.parametrize(
     ("spec", "kwargs", "match"),
     [
-        ("kraken", {}, "unknown market source 'kraken': use binance, coinbase or file:PATH"),
+        ("kraken", {}, "unknown market source 'kraken': use binance, coinbase, sample or file"),
         ("file:", {}, "file source needs a path"),
         ("binance?speed=2", {}, "unknown option 'speed' for source binance"),
         ("binance?url=ftp://x", {}, "not a WebSocket URL"),
         ("binance?stream=depth", {}, "unknown Binance stream"),
-        ("binance", {"loop": True}, "speed and loop apply to file replays"),
+        ("binance", {"loop": True}, "speed, loop and times apply to file replays"),
+        ("coinbase", {"times": TickTimes.NOW}, "speed, loop and times apply to file replays"),
+        ("sample?times=later", {}, "times must be original or now"),
+        ("sample?speed=0", {}, "times=now with speed 0 cannot loop"),
+        ("sample?url=ws://x", {}, "unknown option 'url' for source sample"),
         ("binance?url=ws://a&url=ws://b", {}, "given twice"),
         ("binance?oops", {}, "unknown option 'oops'"),
         (f"file:{SAMPLE_TICKS}?speed=fast", {}, "speed must be a number >= 0"),
@@ -88,11 +114,8 @@ def test_bad_symbols_are_refused_before_connecting() -> None:
 
 
 def test_source_names() -> None:
-    assert [source_name(s) for s in ("binance", "coinbase?url=ws://x", "file:a?b")] == [
-        "binance",
-        "coinbase",
-        "file",
-    ]
+    specs = ("binance", "coinbase?url=ws://x", "file:a?b", "Sample?loop=0")
+    assert [source_name(s) for s in specs] == ["binance", "coinbase", "file", "sample"]
 
 
 def test_a_bad_file_fails_before_kafka_is_contacted(tmp_path: Path) -> None:

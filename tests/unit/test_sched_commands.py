@@ -8,8 +8,8 @@ import pytest
 from bots import BadCommand, command_from_options, parse_command
 from bots._commands import ScheduleCreate, ScheduleDelete, ScheduleList
 from bots._replies import schedule_created_text
-from producers.schedules import parse_schedule, schedule_id_for
 from schemas import InvalidEvent
+from services import parse_schedule, schedule_id_for
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""The scheduler core's decisions, on small in-memory stand-ins for its ledger, book and sink
+"""The scheduler core's decisions, on the in-memory ledger, book and sink of :mod:`tests.fakes`
 (the Redis and Kafka adapters are exercised by tests/integration/test_sched_*.py): which slots
 fire, once, in order; catch-up after a gap; the catch-up bound; a slot another process holds;
 a failed publish; and the worker that turns a user schedule's slot into a chat request or an
@@ -7,7 +7,7 @@ alert digest."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,7 +16,6 @@ import pytest
 from consumers.scheduler import (
     REGISTRY,
     AlertLine,
-    ClaimState,
     Dispatcher,
     ManualClock,
     Registry,
@@ -34,68 +33,10 @@ from schemas import (
     CloudEvent,
     ScheduleCreatedV1,
     TaskDueV1,
-    TransientError,
 )
+from tests.fakes import MemoryBook, MemoryLedger, MemorySink
 
 T0 = datetime(2026, 11, 24, 7, 59, 30, tzinfo=UTC)
-
-
-class MemoryLedger:
-    def __init__(self) -> None:
-        self.throughs: dict[str, datetime] = {}
-        self.slots: dict[str, str] = {}
-
-    async def through(self, key: str) -> datetime | None:
-        return self.throughs.get(key)
-
-    async def start(self, key: str, at: datetime) -> datetime:
-        return self.throughs.setdefault(key, at)
-
-    async def advance(self, key: str, slot: datetime) -> None:
-        if slot > self.throughs.get(key, slot - timedelta(1)):
-            self.throughs[key] = slot
-
-    async def claim(self, slot_id: str, token: str) -> ClaimState:
-        held = self.slots.get(slot_id)
-        if held == "done":
-            return "done"
-        if held is not None:
-            return "busy"
-        self.slots[slot_id] = token
-        return "claimed"
-
-    async def done(self, slot_id: str) -> None:
-        self.slots[slot_id] = "done"
-
-    async def release(self, slot_id: str, token: str) -> None:
-        if self.slots.get(slot_id) == token:
-            del self.slots[slot_id]
-
-
-class MemoryBook:
-    def __init__(self, *specs: ScheduleSpec) -> None:
-        self.specs = {s.schedule_id: s for s in specs}
-
-    async def live(self) -> Mapping[str, ScheduleSpec]:
-        return dict(self.specs)
-
-    async def get(self, schedule_id: str) -> ScheduleSpec | None:
-        return self.specs.get(schedule_id)
-
-
-class MemorySink:
-    def __init__(self) -> None:
-        self.events: list[AnyEvent] = []
-        self.fail = False
-
-    async def publish(self, events: Sequence[AnyEvent]) -> None:
-        if self.fail:
-            msg = "Kafka unavailable"
-            raise TransientError(msg)
-        self.events.extend(events)
-
-    def slots(self) -> list[str]:
-        return [e.data.slot_id for e in self.events if isinstance(e.data, TaskDueV1)]
 
 
 def spec(schedule_id: str = "sch-1", created: datetime = T0, **fields: Any) -> ScheduleSpec:

@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any, ClassVar
 
 import jsonschema
 import pytest
@@ -208,3 +209,152 @@ def test_schema_export_writes_valid_json_schemas(tmp_path: Path) -> None:
         jsonschema.Draft202012Validator.check_schema(json.loads(path.read_text()))
     catalogue = json.loads((tmp_path / "catalogue.json").read_text())
     assert {t["name"] for t in catalogue["topics"]} == {t.name for t in CATALOGUE}
+
+
+@pytest.mark.parametrize(
+    ("price", "message"),
+    [
+        ("1e-2000000", "out of range"),
+        ("1e41", "out of range"),
+        ("1." + "0" * 45, "at most 40"),
+        ("0.00000000000000000000000000000000000000001", "out of range"),
+    ],
+)
+def test_decimals_are_bounded_at_the_schema(price: str, message: str) -> None:
+    data = {"symbol": "BTCUSDT", "price": price, "venue": "binance", "ts": NOW.isoformat()}
+    with pytest.raises(InvalidEvent, match=message) as err:
+        build_event(MARKET_TICKS, "ixo.market.tick.v1", data, source="/tests")
+    assert err.value.field == "data.price"
+    assert err.value.kind == "invalid_event"
+
+
+def test_a_huge_exponent_in_a_record_is_refused_without_expanding_it() -> None:
+    body = json.loads(encode(tick()))
+    body["data"]["price"] = "1e-2000000"
+    raw = json.dumps(body).encode()
+    with pytest.raises(InvalidEvent) as err:
+        codec_for(MARKET_TICKS).decode(raw)
+    assert err.value.field == "data.price"
+    assert len(str(err.value)) < 500
+
+
+def test_bounded_decimals_keep_what_crypto_needs() -> None:
+    smallest = tick(price="0.000000000000000001")  # one wei of ether
+    assert json.loads(encode(smallest))["data"]["price"] == "0.000000000000000001"
+    big = tick(price="123456789012345678.123456789012345678")
+    assert codec_for(MARKET_TICKS).decode(encode(big)).data.price == Decimal(
+        "123456789012345678.123456789012345678"
+    )
+    zero = MarketTickV1(symbol="BTCUSDT", price="1", volume="0E-2000000", venue="x", ts=NOW)
+    assert zero.volume == 0
+    assert json.loads(zero.model_dump_json())["volume"] == "0"
+
+
+def test_decimal_str_refuses_what_would_expand_to_megabytes() -> None:
+    assert schemas.decimal_str(Decimal("0E-2000000")) == "0"
+    assert schemas.decimal_str(Decimal("1E+3")) == "1000"
+    with pytest.raises(ValueError, match="out of range"):
+        schemas.decimal_str(Decimal("1e-2000000"))
+
+
+@pytest.mark.parametrize("literal", [b"NaN", b"Infinity", b"-Infinity"])
+def test_nan_and_infinity_in_a_record_are_not_json(literal: bytes) -> None:
+    raw = encode(tick()).replace(b'"binance"', b'"binance","score":' + literal, 1)
+    assert literal in raw
+    with pytest.raises(InvalidEvent) as err:
+        codec_for(MARKET_TICKS).decode(raw)
+    assert err.value.kind == "not_json"
+    with pytest.raises(InvalidEvent) as err_any:
+        decode_any(raw)
+    assert err_any.value.kind == "not_json"
+
+
+def test_nan_inside_a_string_is_just_text() -> None:
+    data = MarketTickV1(symbol="BTCUSDT", price=Decimal(1), venue="NaN-Infinity", ts=NOW)
+    event = CloudEvent.new(data, source="/tests")
+    assert codec_for(MARKET_TICKS).decode(encode(event)).data.venue == "NaN-Infinity"
+
+
+def test_helper_headers_are_outside_the_binary_mode_namespace() -> None:
+    headers = schemas.envelope_headers("ixo.market.tick.v1", "e1")
+    assert headers == {
+        "content-type": "application/cloudevents+json; charset=UTF-8",
+        "ixo-type": "ixo.market.tick.v1",
+        "ixo-id": "e1",
+    }
+    assert not any(name.lower().startswith("ce_") for name in headers)
+    legacy = [("ce_type", b"ixo.market.tick.v1"), ("ce_id", b"e0"), ("x-error", b"boom")]
+    assert schemas.header_map(legacy) == {
+        "ixo-type": "ixo.market.tick.v1",
+        "ixo-id": "e0",
+        "x-error": "boom",
+    }
+
+
+class _GaugeV1(schemas.EventData):
+    event_type: ClassVar[str] = "ixo.test.gauge.v1"
+    key_field: ClassVar[str] = "gauge_id"
+    gauge_id: str
+    value: int
+
+
+class _GaugeV3(schemas.EventData):
+    """v2 renamed ``value`` to ``reading``; v3 added ``unit`` (required)."""
+
+    event_type: ClassVar[str] = "ixo.test.gauge.v3"
+    key_field: ClassVar[str] = "gauge_id"
+    gauge_id: str
+    reading: int
+    unit: str
+
+
+def _gauges() -> tuple[schemas.Topic, schemas.Upcasters]:
+    registry = schemas.Upcasters()
+    registry.register(
+        "ixo.test.gauge.v1", lambda d: {"gauge_id": d["gauge_id"], "reading": d["value"]}
+    )
+
+    @registry.upcaster("ixo.test.gauge.v2")
+    def _v2_v3(data: dict[str, Any]) -> dict[str, Any]:
+        return {**data, "unit": "celsius"}
+
+    return schemas.Topic("ixo.test.gauges", "gauge_id", (_GaugeV3,), compacted=True), registry
+
+
+def test_an_old_version_decodes_as_the_newest_through_every_step() -> None:
+    topic, registry = _gauges()
+    old = CloudEvent.new(_GaugeV1(gauge_id="g1", value=7), source="/tests")
+    event = schemas.EventCodec(topic, registry).decode(encode(old))
+    assert event.type == "ixo.test.gauge.v3"
+    assert event.data == _GaugeV3(gauge_id="g1", reading=7, unit="celsius")
+    assert (event.id, event.subject, event.source) == (old.id, "g1", "/tests")
+    assert registry.latest("ixo.test.gauge.v1") == "ixo.test.gauge.v3"
+
+
+def test_without_its_upcaster_an_old_version_is_an_unknown_type() -> None:
+    topic, _ = _gauges()
+    old = CloudEvent.new(_GaugeV1(gauge_id="g1", value=7), source="/tests")
+    with pytest.raises(InvalidEvent) as err:
+        schemas.EventCodec(topic, schemas.Upcasters()).decode(encode(old))
+    assert err.value.kind == "unknown_type"
+
+
+def test_an_upcaster_that_fails_makes_the_record_invalid_not_the_consumer() -> None:
+    topic = schemas.Topic("ixo.test.gauges", "gauge_id", (_GaugeV3,))
+    registry = schemas.Upcasters()
+    registry.register("ixo.test.gauge.v2", lambda d: {**d, "unit": d["missing"]})
+    registry.register("ixo.test.gauge.v1", lambda d: {"gauge_id": d["gauge_id"], "reading": 1})
+    old = CloudEvent.new(_GaugeV1(gauge_id="g1", value=7), source="/tests")
+    with pytest.raises(InvalidEvent, match=r"cannot upcast ixo\.test\.gauge\.v1: KeyError") as err:
+        schemas.EventCodec(topic, registry).decode(encode(old))
+    assert err.value.kind == "invalid_event"
+
+
+def test_upcasters_only_go_one_version_up() -> None:
+    registry = schemas.Upcasters()
+    registry.register("ixo.test.gauge.v1", lambda d: d)
+    with pytest.raises(ValueError, match="already registered"):
+        registry.register("ixo.test.gauge.v1", lambda d: d)
+    with pytest.raises(ValueError, match=r"\.vN"):
+        registry.register("ixo.test.gauge", lambda d: d)
+    assert schemas.UPCASTERS.latest("ixo.market.tick.v1") == "ixo.market.tick.v1"

@@ -1,0 +1,70 @@
+"""Every service of the platform over one publisher and one read-model database: what a client
+(the gateway, the CLI, a bot, the orchestrator's tools) holds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from consumers.rule_engine import TickHistory
+from infra.settings import Settings
+from readmodels import ReadModels
+from services._chat import ChatService
+from services._commands import Publisher
+from services._links import LinkService
+from services._market import AlertService, PriceService
+from services._rules import RuleService
+from services._schedules import ScheduleService
+from services._subscriptions import SubscriptionService
+
+
+def deliverable_kinds(settings: Settings) -> frozenset[str]:
+    """The channel kinds the notifier can deliver with these settings."""
+    kinds = {"webhook"}
+    if settings.telegram_token.get_secret_value():
+        kinds.add("telegram")
+    if settings.discord_token.get_secret_value():
+        kinds.add("discord")
+    return frozenset(kinds)
+
+
+@dataclass(frozen=True)
+class Services:
+    reads: ReadModels
+    rules: RuleService
+    schedules: ScheduleService
+    subscriptions: SubscriptionService
+    prices: PriceService
+    alerts: AlertService
+    chat: ChatService
+    links: LinkService
+
+    @classmethod
+    def build(
+        cls,
+        publisher: Publisher,
+        database: AsyncDatabase[dict[str, Any]],
+        settings: Settings,
+        *,
+        source: str,
+        history: TickHistory | None = None,
+    ) -> Services:
+        reads = ReadModels(database)
+        return cls(
+            reads=reads,
+            rules=RuleService(
+                publisher,
+                reads,
+                source=source,
+                history=history,
+                deliverable=deliverable_kinds(settings),
+            ),
+            schedules=ScheduleService(publisher, reads, source=source),
+            subscriptions=SubscriptionService(publisher, reads, source=source),
+            prices=PriceService(reads),
+            alerts=AlertService(reads),
+            chat=ChatService(publisher, reads, settings, source=source),
+            links=LinkService(publisher, source=source),
+        )
