@@ -38,6 +38,7 @@ import httpx
 import orjson
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
+from pydantic import SecretStr
 
 from benchmarks._stack import bench_settings, result_line
 from consumers.notifier import (
@@ -51,6 +52,7 @@ from consumers.notifier import (
 from consumers.notifier.app import build_app, key_prefix, redis_client
 from infra.kafka import EventPublisher, ensure_topics, make_broker
 from infra.runtime import tune_gc
+from infra.secrets import SecretBox, new_key
 from infra.settings import Settings
 from infra.stack.standins import free_port
 from schemas import (
@@ -67,6 +69,8 @@ from schemas import (
 )
 
 SECRET = "ixosec_benchmark_secret_0123456789"  # noqa: S105 - a benchmark's own
+KEY = new_key()
+BOX = SecretBox([KEY])
 ALERT_TYPE = "ixo.alert.triggered.v1"
 
 
@@ -178,7 +182,7 @@ def subscription(user: str, url: str) -> AnyEvent:
             "subscription_id": f"sub-{user}",
             "owner": user,
             "url": url,
-            "secret": SECRET,
+            "secret_enc": BOX.encrypt(SECRET),
             "event_types": [ALERT_TYPE],
         }
     )
@@ -395,7 +399,11 @@ async def run_latency(bench: Bench, ticks: int) -> tuple[float, float] | None:
 
 async def main(args: argparse.Namespace) -> None:
     tune_gc()
-    with bench_settings("notify") as settings:
+    with bench_settings("notify") as base_settings:
+        # The receiver listens on loopback; secrets under the benchmark's own key.
+        settings = base_settings.model_copy(
+            update={"webhook_allowed_networks": "127.0.0.0/8", "secrets_keys": SecretStr(KEY)}
+        )
         await ensure_topics(settings)
         broker = make_broker(settings, client_id="ixo-bench")
         await broker.connect()

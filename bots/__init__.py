@@ -28,7 +28,6 @@ from bots._discord import DiscordBot, DiscordSink, InteractionTokens, slash_comm
 from bots._errors import BotConfigError, DeliveryBusy
 from bots._ids import (
     NAMESPACE,
-    default_user_id,
     delivery_event_id,
     event_id_of,
     link_id,
@@ -86,7 +85,6 @@ __all__ = [
     "TelegramSink",
     "command_from_options",
     "command_from_tokens",
-    "default_user_id",
     "delivery_event_id",
     "event_id_of",
     "link_id",

@@ -8,7 +8,7 @@ command's options (Discord) become one :data:`Command` value.
     /schedule CRON|every WINDOW|@ALIAS [tz=ZONE] PROMPT|digest
     /schedules
     /unschedule ID
-    /start [USER_ID]
+    /start [CODE], /link CODE   (a one-time link code from the web app or the gateway)
     /help
     /ask TEXT            (and any text that is not a command)
 
@@ -64,7 +64,8 @@ USAGE: Final[dict[str, str]] = {
     ),
     "schedules": "/schedules - your schedules and their next runs",
     "unschedule": "/unschedule ID - delete one of your schedules (ids are in /schedules)",
-    "start": "/start [USER_ID] - link this account to an Impressox user (default: a new one)",
+    "start": "/start [CODE] - link this account to your Impressox user with a one-time code",
+    "link": "/link CODE - link this account with a one-time code (get one on the web app)",
     "ask": "/ask TEXT - ask the agent (plain text works too)",
     "help": "/help - this list",
 }
@@ -121,9 +122,10 @@ class ScheduleDelete:
 
 @dataclass(frozen=True, slots=True)
 class StartLink:
-    """Link the account to ``user_id``, or to the platform default id when None."""
+    """Link the account with a one-time ``code`` (``/start CODE``, ``/link CODE``); without a
+    code, say how to get one. The code is checked by the service, never here."""
 
-    user_id: str | None = None
+    code: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +204,8 @@ def command_from_options(name: str, options: Mapping[str, str]) -> Command:
         "alert": ("symbol", "condition", "value", "window"),
         "unalert": ("id",),
         "unschedule": ("id",),
-        "start": ("user_id",),
+        "start": ("code",),
+        "link": ("code",),
     }.get(name, ())
     args = [options[key].strip() for key in order if options.get(key, "").strip()]
     return command_from_tokens(name, args)
@@ -241,7 +244,10 @@ def _build(name: str, args: list[str]) -> Command:  # noqa: PLR0911 - one branch
         return ScheduleDelete(_id(args[0], "schedule id"))
     if name == "start":
         _arity(args, 0, 1)
-        return StartLink(_id(args[0], "user id") if args else None)
+        return StartLink(_id(args[0], "link code") if args else None)
+    if name == "link":
+        _arity(args, 1, 1)
+        return StartLink(_id(args[0], "link code"))
     msg = f"Unknown command /{name}."
     return BadCommand(f"{msg}\n{usage()}")
 

@@ -199,8 +199,15 @@ def slash_commands(rest: hikari.api.RESTClient) -> list[hikari.api.SlashCommandB
         rest.slash_command_builder("ask", "Ask the Impressox agent").add_option(
             opt("text", "Your question")
         ),
-        rest.slash_command_builder("start", "Link your account to an Impressox user").add_option(
-            opt("user_id", "Your Impressox user id (default: a new one)", required=False)
+        rest.slash_command_builder("start", "Link your account to your Impressox user").add_option(
+            opt(
+                "code",
+                "A one-time link code from the web app (none: how to get one)",
+                required=False,
+            )
+        ),
+        rest.slash_command_builder("link", "Link your account with a one-time code").add_option(
+            opt("code", "The link code from the web app (POST /v1/me/link-codes)")
         ),
         rest.slash_command_builder("help", "The commands"),
     ]

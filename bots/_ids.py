@@ -34,11 +34,6 @@ def rule_id_for(event_id: str) -> str:
     return "r-" + base64.b32encode(digest).decode("ascii").lower()[:RULE_ID_CHARS]
 
 
-def default_user_id(platform: BotPlatform, platform_user_id: str) -> str:
-    """The Impressox user id of a platform account that never linked: ``tg-<id>``/``dc-<id>``."""
-    return f"{'tg' if platform == 'telegram' else 'dc'}-{platform_user_id}"
-
-
 def link_id(platform: BotPlatform, platform_user_id: str) -> str:
     """The key of ``ixo.user.linked.v1``: ``<platform>:<platform user id>``."""
     return f"{platform}:{platform_user_id}"

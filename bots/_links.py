@@ -1,8 +1,8 @@
-"""The current link of each platform account, in Redis: written through by ``/start`` once its
-``ixo.user.linked.v1`` is acknowledged, and folded from ``ixo.users.links`` by each bot process
-(links made elsewhere, or a lost Redis rebuilt by replaying the compacted topic). Each write is
-guarded by the event's partition and offset, so an older event never overwrites a newer one,
-whichever of the two writers comes last."""
+"""The current link of each platform account, in Redis: written through by ``/start CODE`` or
+``/link CODE`` once the redeemed code's ``ixo.user.linked.v1`` is acknowledged, and folded from
+``ixo.users.links`` by each bot process (links made elsewhere, or a lost Redis rebuilt by
+replaying the compacted topic). Each write is guarded by the event's partition and offset, so an
+older event never overwrites a newer one, whichever of the two writers comes last."""
 
 from __future__ import annotations
 

@@ -110,8 +110,48 @@ def schedules_text(schedules: Sequence[Schedule], now: datetime | None = None) -
     return "\n".join(lines)
 
 
+LINK_CODE_ROUTE: Final = "POST /v1/me/link-codes"
+
+_HOW_TO_LINK: Final = (
+    "Sign in to the Impressox web app and ask for a link code (or call "
+    f"{LINK_CODE_ROUTE} on the gateway with your API token), then send /link CODE here. "
+    "A code works once, within 10 minutes."
+)
+
+
 def linked_text(user_id: str) -> str:
-    return f"This chat is linked to Impressox user {user_id}.\nSend /help for the commands."
+    return f"This account is now linked to Impressox user {user_id}.\nSend /help for the commands."
+
+
+def how_to_link_text(linked_to: str | None = None) -> str:
+    """The answer to ``/start`` without a code."""
+    if linked_to is not None:
+        return (
+            f"This account is linked to Impressox user {linked_to}. "
+            f"To link it to another user: {_HOW_TO_LINK[:1].lower()}{_HOW_TO_LINK[1:]}"
+        )
+    return f"Welcome to Impressox. To link this account to your user: {_HOW_TO_LINK}"
+
+
+def link_first_text() -> str:
+    """The answer to a command that acts for a user, from an account that is not linked."""
+    return f"Link this account first: {_HOW_TO_LINK}\n/help and /price work without a link."
+
+
+def bad_code_text() -> str:
+    """A code that is unknown, expired or used: one answer for all three (no oracle)."""
+    return (
+        "That link code is not valid: it is mistyped, expired (codes last 10 minutes) or "
+        "used already. Nothing was linked. Ask for a new code on the web app "
+        f"({LINK_CODE_ROUTE})."
+    )
+
+
+def wait_text(retry_after_s: int) -> str:
+    """Too many wrong codes from this account: how long to wait, in whole minutes."""
+    minutes = max(1, -(-retry_after_s // 60))
+    unit = "minute" if minutes == 1 else "minutes"
+    return f"Too many wrong link codes from this account. Try again in {minutes} {unit}."
 
 
 def unavailable_text() -> str:

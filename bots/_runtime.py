@@ -51,8 +51,13 @@ class BotRuntime:
         # Connects on first use; the services read this client's database (no process-wide
         # binding: other components in the same process keep their own clients).
         self._mongo: AsyncMongoClient[dict[str, Any]] = mongo_client(settings)
+        # The bot's Redis serves the identity service too: it redeems link codes there.
         self.services = Services.build(
-            self.publisher, self._mongo[settings.mongodb_database], settings, source=self.source
+            self.publisher,
+            self._mongo[settings.mongodb_database],
+            settings,
+            source=self.source,
+            redis=self.redis,
         )
         self.service = BotService(self.services, self.links, RedisOnce(self.redis, self.prefix))
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Final, get_args
 
-from bots._ids import default_user_id
 from bots._types import BotPlatform, LinkStore, Origin
 
 PLATFORMS: Final[tuple[BotPlatform, ...]] = get_args(BotPlatform)
@@ -27,9 +26,8 @@ def parse_session(value: str) -> tuple[BotPlatform, str] | None:
     return None
 
 
-async def user_of(origin: Origin, links: LinkStore) -> str:
-    """The Impressox user behind a delivery: the linked one, else the platform default."""
+async def user_of(origin: Origin, links: LinkStore) -> str | None:
+    """The Impressox user behind a delivery: the one its account is linked to (by a redeemed
+    link code), else None. The link is the only source of a bot user's id."""
     link = await links.get(origin.platform, origin.platform_user_id)
-    if link is not None:
-        return link.user_id
-    return default_user_id(origin.platform, origin.platform_user_id)
+    return None if link is None else link.user_id

@@ -18,6 +18,7 @@ from cli._cmd_run import run, up
 from cli._cmd_schedules import schedules_app
 from cli._cmd_stack import stack_app
 from cli._cmd_topics import lag, publish, tail, topics
+from cli._cmd_users import tokens_app, users_app
 from cli._errors import EXIT_INTERRUPTED, EXIT_OK, describe
 from infra.logs import configure_logging
 
@@ -124,6 +125,8 @@ app.add_typer(dlq_app, name="dlq")
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(rules_app, name="rules")
 app.add_typer(schedules_app, name="schedules")
+app.add_typer(users_app, name="users")
+app.add_typer(tokens_app, name="tokens")
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ import typer
 
 from cli import _output as out
 from cli._cmd_stack import FreePortsOpt, KafkaChoice, KafkaOpt, TimeoutOpt, start_stack
+from cli._cmd_users import announce_operator_token
 from cli._components import available, resolve
 from cli._config import load_settings
 from cli._errors import CommandError, UsageError
@@ -130,6 +131,14 @@ def up(
     else:
         stack, _ = start_stack(settings, kafka, free_ports=free_ports, timeout=timeout)
         env.update(stack.env())
+        settings = settings.model_copy(
+            update={
+                "kafka_bootstrap": env["IXO_KAFKA_BOOTSTRAP"],
+                "mongodb_url": env["IXO_MONGODB_URL"],
+                "redis_url": env["IXO_REDIS_URL"],
+            }
+        )
+    announce_operator_token(settings)
     env["PYTHONUNBUFFERED"] = "1"
     width = max(len(c.name) for c in components)
     gateway = gateway_url(settings) if any(c.name == "gateway" for c in components) else None

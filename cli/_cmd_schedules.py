@@ -90,7 +90,7 @@ def schedules_add(
 
     async def work() -> Receipt:
         async with cli_services(settings, "ixo-cli-schedules") as svc:
-            return await svc.schedules.create(draft)
+            return await svc.schedules.create(draft, trusted_chats=None)  # the operator's tool
 
     receipt = asyncio.run(work())
     _print_receipt(receipt, json_)

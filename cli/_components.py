@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from aiokafka.errors import KafkaConnectionError
 
 from cli._errors import CommandError, UsageError
-from infra.logs import configure_logging
+from infra.logs import configure_for
 from infra.settings import Settings
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ def run_faststream(build: Callable[[Settings], FastStream], settings: Settings) 
     """Run a FastStream app until SIGTERM/SIGINT (FastStream handles both and stops cleanly)."""
     from infra.runtime import tune_gc
 
-    configure_logging(settings.log_level, json=settings.log_json)
+    configure_for(settings)
     tune_gc()
     app = build(settings)
     try:
@@ -103,7 +103,7 @@ def _gateway(settings: Settings) -> None:
     from infra.runtime import tune_gc
     from producers.gateway import create_app
 
-    configure_logging(settings.log_level, json=settings.log_json)
+    configure_for(settings)
     tune_gc()
     # uvicorn stops cleanly on SIGTERM/SIGINT (lifespan shutdown closes Kafka and MongoDB).
     uvicorn.run(
@@ -121,7 +121,7 @@ def _market_feed(settings: Settings) -> None:
     from infra.runtime import tune_gc
     from producers.market import SourceError, parse_symbols, run_market_feed
 
-    configure_logging(settings.log_level, json=settings.log_json)
+    configure_for(settings)
     tune_gc()
     # "sample" (the bundled ticks, looped in real time, dated now) is a source of its own.
     source = settings.market_source
@@ -144,7 +144,7 @@ def _bot(which: str) -> Runner:
         from bots import BotConfigError, run_discord_bot, run_telegram_bot
         from infra.runtime import tune_gc
 
-        configure_logging(settings.log_level, json=settings.log_json)
+        configure_for(settings)
         tune_gc()
         runner = run_telegram_bot if which == "telegram" else run_discord_bot
         try:

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from cli._kafka import connected_broker
 from infra.kafka import EventPublisher, KafkaTickHistory
 from infra.mongo import mongo_client, open_database
+from infra.redis import redis_client
 from infra.settings import Settings
 from services import Services
 
@@ -18,6 +19,7 @@ SOURCE = "/cli"
 @contextlib.asynccontextmanager
 async def cli_services(settings: Settings, client_id: str) -> AsyncIterator[Services]:
     client = mongo_client(settings)
+    redis = redis_client(settings)
     try:
         database = await open_database(settings, client)
         async with connected_broker(settings, client_id) as broker:
@@ -27,6 +29,8 @@ async def cli_services(settings: Settings, client_id: str) -> AsyncIterator[Serv
                 settings,
                 source=SOURCE,
                 history=KafkaTickHistory(settings),
+                redis=redis,
             )
     finally:
+        await redis.aclose()
         await client.close()

@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, FilePath, SecretStr, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    FilePath,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 def _default_state_dir() -> Path:
     return Path.home() / ".local" / "state" / "impressox"
 
+
+_FERNET_KEY = re.compile(r"[A-Za-z0-9_-]{43}=")
 
 KafkaSecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 KafkaSaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
@@ -139,6 +151,20 @@ class Settings(BaseSettings):
     state_dir: Path = Field(default_factory=_default_state_dir)
     gateway_host: str = "127.0.0.1"
     gateway_port: int = Field(default=8080, ge=1, le=65535)
+    gateway_max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="largest request body (bytes); larger: 413"
+    )
+    gateway_rate_per_s: float = Field(
+        default=20.0, gt=0, description="requests per second each caller may sustain; over: 429"
+    )
+    gateway_burst: int = Field(
+        default=40, ge=1, description="requests a caller may send at once above the rate"
+    )
+    gateway_cookie_secure: bool = Field(
+        default=True,
+        description="the web session's cookies are Secure (HTTPS only); false for plain-HTTP "
+        "development on localhost",
+    )
     topic_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9._\-]*$")
     market_source: str = Field(
         default="sample",
@@ -148,6 +174,33 @@ class Settings(BaseSettings):
     market_symbols: str = Field(default="", description="comma-separated; empty = defaults")
     log_level: str = "INFO"
     log_json: bool = False
+    webhook_allowed_networks: str = Field(
+        default="",
+        description="comma-separated CIDRs webhook targets may resolve to although not public "
+        "(e.g. 127.0.0.0/8,::1/128 for a receiver on this machine); empty: public addresses only",
+    )
+    secrets_keys: SecretStr = Field(
+        default=SecretStr(""),
+        description="comma-separated Fernet keys encrypting webhook secrets: the first encrypts, "
+        "all decrypt; empty: a key generated once in IXO_STATE_DIR/secrets.key",
+    )
+
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for part in (p.strip() for p in value.split(",")):
+            if part:
+                ipaddress.ip_network(part, strict=True)  # ValueError names the bad one
+        return value
+
+    @field_validator("secrets_keys")
+    @classmethod
+    def _keys(cls, value: SecretStr) -> SecretStr:
+        for n, key in enumerate(k.strip() for k in value.get_secret_value().split(",")):
+            if key and not _FERNET_KEY.fullmatch(key):
+                msg = f"key {n + 1} is not a Fernet key (44 url-safe base64 characters)"
+                raise ValueError(msg)
+        return value
 
     def topic(self, name: str) -> str:
         """A catalogue name with this deployment's prefix."""

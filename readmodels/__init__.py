@@ -8,12 +8,14 @@ from beanie import Document
 from readmodels._documents import (
     Alert,
     Conversation,
+    Link,
     NotificationDelivery,
     Price,
     ReadModel,
     Rule,
     Schedule,
     Subscription,
+    User,
     collection_document,
 )
 from readmodels._queries import ReadModels
@@ -26,6 +28,8 @@ ROWS: tuple[type[ReadModel], ...] = (
     NotificationDelivery,
     Subscription,
     Schedule,
+    User,
+    Link,
 )
 """Every read model the projector writes."""
 
@@ -37,6 +41,7 @@ __all__ = [
     "ROWS",
     "Alert",
     "Conversation",
+    "Link",
     "NotificationDelivery",
     "Price",
     "ReadModel",
@@ -44,5 +49,6 @@ __all__ = [
     "Rule",
     "Schedule",
     "Subscription",
+    "User",
     "collection_document",
 ]

@@ -188,6 +188,42 @@ class Schedule(ReadModel):
         indexes: ClassVar[list[IndexModel]] = [IndexModel("user_id")]
 
 
+class User(ReadModel):
+    """A user as their last event left them (a deleted user is a tombstone)."""
+
+    id: str = Field(alias="_id", description="The user id")
+    user_id: str
+    display_name: str = ""
+    created_at: datetime | None = None
+    deleted: bool = False
+    updated_at: datetime
+    event_id: str
+    order: str
+
+    class Settings:
+        name = "users"
+        indexes: ClassVar[list[IndexModel]] = []
+
+
+class Link(ReadModel):
+    """A chat-platform account (an identity) and the user it is linked to."""
+
+    id: str = Field(alias="_id", description="The link id: <platform>:<platform user id>")
+    link_id: str
+    user_id: str
+    platform: str
+    platform_user_id: str
+    chat_id: str
+    deleted: bool = False
+    updated_at: datetime
+    event_id: str
+    order: str
+
+    class Settings:
+        name = "links"
+        indexes: ClassVar[list[IndexModel]] = [IndexModel("user_id")]
+
+
 def collection_document(model: type[ReadModel]) -> type[Document]:
     """A Beanie document naming ``model``'s collection and indexes, for ``init_beanie`` to
     create them (the projector's start and a replay). Rows are never read through it."""

@@ -19,12 +19,14 @@ from pymongo.errors import PyMongoError
 from readmodels._documents import (
     Alert,
     Conversation,
+    Link,
     NotificationDelivery,
     Price,
     ReadModel,
     Rule,
     Schedule,
     Subscription,
+    User,
 )
 from schemas import TransientError
 
@@ -132,6 +134,19 @@ class ReadModels:
         found = await self._many(Subscription, {"owner": owner, "deleted": False})
         found.sort(key=lambda s: (s.created_at is None, s.created_at, s.subscription_id))
         return found
+
+    # users and their chat accounts
+    async def user(self, user_id: str) -> User | None:
+        """The user as their last event left them (``deleted`` for a deleted one)."""
+        return await self._one(User, user_id)
+
+    async def users(self) -> list[User]:
+        """Live users, by id."""
+        return await self._many(User, {"deleted": False}, sort=[("_id", 1)])
+
+    async def links(self, user_id: str) -> list[Link]:
+        """The chat accounts linked to a user."""
+        return await self._many(Link, {"user_id": user_id, "deleted": False}, sort=[("_id", 1)])
 
     # conversations and deliveries
     async def conversation(self, session_id: str, *, limit: int = 100) -> list[Conversation]:

@@ -32,6 +32,7 @@ from schemas._catalogue import (
     SUBSCRIBABLE_TYPES,
     TASKS_DUE,
     USER_LINKS,
+    USERS,
     WEBHOOK_TOPICS,
     Catalogue,
     Topic,
@@ -89,6 +90,7 @@ from schemas._subscriptions import (
 from schemas._symbols import normalise_symbol
 from schemas._types import Dec, Id, Symbol, decimal_str
 from schemas._upcast import UPCASTERS, Upcasters, UpcastFn
+from schemas._users import UserCreatedV1, UserDeletedV1
 
 __all__ = [
     "ALERT_MATCHES",
@@ -119,6 +121,7 @@ __all__ = [
     "SUBSCRIBABLE_TYPES",
     "TASKS_DUE",
     "UPCASTERS",
+    "USERS",
     "USER_LINKS",
     "WEBHOOK_TOPICS",
     "AgentToolCalledV1",
@@ -167,6 +170,8 @@ __all__ = [
     "UnknownTopic",
     "UpcastFn",
     "Upcasters",
+    "UserCreatedV1",
+    "UserDeletedV1",
     "UserLinkedV1",
     "build_event",
     "catalogue_document",

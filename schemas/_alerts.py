@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from schemas._base import EventData
 from schemas._types import Dec, Id, PositiveDec, Symbol, Timestamp
@@ -13,6 +24,8 @@ ConditionKind = Literal["above", "below", "crosses_above", "crosses_below", "pct
 ChannelKind = Literal["telegram", "discord", "webhook"]
 
 MAX_WINDOW_S = 7 * 24 * 3600
+_CHAT_ID = re.compile(r"-?[0-9]{1,30}")
+_HTTP_URL: TypeAdapter[HttpUrl] = TypeAdapter(HttpUrl)
 
 
 class Condition(BaseModel):
@@ -44,12 +57,28 @@ class Condition(BaseModel):
 
 
 class Channel(BaseModel):
-    """Where a notification goes: a Telegram chat id, a Discord channel id or a webhook URL."""
+    """Where a notification goes: a Telegram chat id, a Discord channel id (digits, a Telegram
+    group's with a leading ``-``) or a webhook URL (``http``/``https`` with a host)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     kind: ChannelKind
     target: str = Field(min_length=1, max_length=2000)
+
+    @field_validator("target")
+    @classmethod
+    def _target(cls, value: str, info: ValidationInfo) -> str:
+        kind = info.data.get("kind")
+        if kind == "webhook":
+            try:
+                _HTTP_URL.validate_python(value)
+            except ValidationError:
+                msg = "a webhook target must be an http(s) URL"
+                raise ValueError(msg) from None
+        elif kind is not None and not _CHAT_ID.fullmatch(value):
+            msg = f"a {kind} target must be a numeric id"
+            raise ValueError(msg)
+        return value
 
 
 class _RuleBody(EventData):

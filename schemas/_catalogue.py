@@ -34,6 +34,7 @@ from schemas._subscriptions import (
     TaskDueV1,
     UserLinkedV1,
 )
+from schemas._users import UserCreatedV1, UserDeletedV1
 
 DAY_MS = 24 * 3600 * 1000
 DLQ_SUFFIX = ".dlq"
@@ -177,6 +178,13 @@ USER_LINKS = Topic(
     compacted=True,
     description="Chat-platform accounts linked to Impressox users (compacted)",
 )
+USERS = Topic(
+    "ixo.users",
+    "user_id",
+    (UserCreatedV1, UserDeletedV1),
+    compacted=True,
+    description="Users (compacted); their credentials are never on a topic",
+)
 SCHEDULES = Topic(
     "ixo.schedules",
     "schedule_id",
@@ -272,6 +280,7 @@ CATALOGUE = Catalogue(
         CHAIN_LOGS,
         NOTIFY_SUBSCRIPTIONS,
         USER_LINKS,
+        USERS,
         SCHEDULES,
         TASKS_DUE,
     )

@@ -15,7 +15,9 @@ Platform = Literal["telegram", "discord", "web", "cli"]
 class SubscriptionCreatedV1(EventData):
     """An external system wants events of ``event_types`` POSTed (signed) to ``url``.
 
-    The HMAC secret travels on a compacted topic: restrict who may read it with Kafka ACLs.
+    The HMAC secret never travels in plain text: ``secret_enc`` is a Fernet token under the
+    server's keys (``IXO_SECRETS_KEYS``); only the notifier decrypts it, to sign. Events of
+    other users reach the subscription only when ``all_users`` (an operator's subscription).
     """
 
     event_type: ClassVar[str] = "ixo.subscription.created.v1"
@@ -24,8 +26,13 @@ class SubscriptionCreatedV1(EventData):
     subscription_id: Id
     owner: Id
     url: HttpUrl
-    secret: str = Field(min_length=16, max_length=256)
+    secret_enc: str = Field(
+        min_length=16, max_length=1024, description="The signing secret, Fernet-encrypted"
+    )
     event_types: tuple[str, ...] = Field(min_length=1)
+    all_users: bool = Field(
+        default=False, description="Every user's events, not only the owner's (operators only)"
+    )
 
 
 class SubscriptionDeletedV1(EventData):

@@ -7,6 +7,17 @@ them into read models); queries read the read models through :class:`readmodels.
 
 from services._chat import ChatService, Submitted
 from services._commands import NotFound, Publisher, Receipt, parse_input
+from services._identity import (
+    SESSION_TTL_S,
+    IdentityService,
+    LinkCode,
+    NewToken,
+    Principal,
+    Session,
+    TokenInfo,
+    TooManyAttempts,
+    UnknownUser,
+)
 from services._links import LinkService
 from services._market import AlertService, PriceService
 from services._platform import Services, deliverable_kinds
@@ -39,11 +50,16 @@ from services._subscriptions import (
 )
 
 __all__ = [
+    "SESSION_TTL_S",
     "AlertService",
     "ChatService",
+    "IdentityService",
+    "LinkCode",
     "LinkService",
+    "NewToken",
     "NotFound",
     "PriceService",
+    "Principal",
     "Publisher",
     "Receipt",
     "RuleDraft",
@@ -53,10 +69,14 @@ __all__ = [
     "ScheduleNotFound",
     "ScheduleService",
     "Services",
+    "Session",
     "Submitted",
     "SubscriptionDraft",
     "SubscriptionNotFound",
     "SubscriptionService",
+    "TokenInfo",
+    "TooManyAttempts",
+    "UnknownUser",
     "check_draft",
     "deliverable_kinds",
     "describe_schedule",

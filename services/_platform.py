@@ -7,12 +7,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
+from redis.asyncio import Redis
 
 from consumers.rule_engine import TickHistory
+from infra.net import OutboundGuard
+from infra.redis import key_prefix
+from infra.secrets import secret_box
 from infra.settings import Settings
 from readmodels import ReadModels
 from services._chat import ChatService
 from services._commands import Publisher
+from services._identity import IdentityService
 from services._links import LinkService
 from services._market import AlertService, PriceService
 from services._rules import RuleService
@@ -40,6 +45,7 @@ class Services:
     alerts: AlertService
     chat: ChatService
     links: LinkService
+    identity: IdentityService
 
     @classmethod
     def build(
@@ -50,8 +56,12 @@ class Services:
         *,
         source: str,
         history: TickHistory | None = None,
+        redis: Redis | None = None,
     ) -> Services:
+        """``redis`` holds sessions, link codes and sign-in counters (identity needs it for
+        those; everything else works without)."""
         reads = ReadModels(database)
+        links = LinkService(publisher, source=source)
         return cls(
             reads=reads,
             rules=RuleService(
@@ -62,9 +72,24 @@ class Services:
                 deliverable=deliverable_kinds(settings),
             ),
             schedules=ScheduleService(publisher, reads, source=source),
-            subscriptions=SubscriptionService(publisher, reads, source=source),
+            subscriptions=SubscriptionService(
+                publisher,
+                reads,
+                source=source,
+                secrets=secret_box(settings),
+                guard=OutboundGuard.from_settings(settings),
+            ),
             prices=PriceService(reads),
             alerts=AlertService(reads),
-            chat=ChatService(publisher, reads, settings, source=source),
-            links=LinkService(publisher, source=source),
+            chat=ChatService(publisher, reads, settings, source=source, redis=redis),
+            links=links,
+            identity=IdentityService(
+                publisher,
+                reads,
+                database,
+                redis,
+                source=source,
+                key_prefix=key_prefix(settings, "identity"),
+                links=links,
+            ),
         )

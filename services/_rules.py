@@ -24,6 +24,7 @@ from schemas import (
     Symbol,
     new_event_id,
 )
+from services._chats import Chat, check_own_chats
 from services._commands import Commands, NotFound, Publisher, Receipt, parse_input
 from services._symbols import NormalisedSymbol, feed_warning
 
@@ -122,11 +123,22 @@ class RuleService:
         correlation_id: str | None = None,
         event_id: str | None = None,
         causation: AnyEvent | None = None,
+        trusted_chats: Collection[Chat] | None = (),
     ) -> Receipt:
         """Create the rule, or update it when ``rule_id`` names a live rule of that user.
 
+        A Telegram or Discord channel must be a chat linked to the user, or among
+        ``trusted_chats`` (a bot's origin chat); ``None`` trusts every chat (the operator's CLI).
+
         ``event_id`` makes a retried command publish the same event (derive it from the
         caller's own request id, e.g. a bot's update id or a tool call's idempotency key)."""
+        await check_own_chats(
+            self._reads,
+            draft.user_id,
+            ((c.kind, c.target) for c in draft.channels),
+            trusted=trusted_chats,
+            field="channels",
+        )
         rule_id = draft.rule_id or new_event_id()
         existing = await self.get(rule_id) if draft.rule_id else None
         if existing is not None and existing.user_id != draft.user_id:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Collection
 from datetime import datetime
 from typing import Annotated, Any, Final, Literal, Protocol
 
@@ -25,6 +26,7 @@ from schemas import (
     new_event_id,
     utc_now,
 )
+from services._chats import Chat, check_own_chats
 from services._commands import Commands, NotFound, Publisher, Receipt, parse_input
 
 MAX_PROMPT: Final = 4000
@@ -179,6 +181,7 @@ class ScheduleService:
         schedule_id: str | None = None,
         correlation_id: str | None = None,
         event_id: str | None = None,
+        trusted_chats: Collection[Chat] | None = (),
     ) -> Receipt:
         """Publish ``ixo.schedule.created.v1`` (validated again here, whoever the caller).
 
@@ -187,6 +190,14 @@ class ScheduleService:
         from a bot's update id: not looked up), else a fresh one. ``event_id`` makes a retried
         command publish the same event."""
         check_draft(draft)
+        if draft.chat_id is not None:
+            await check_own_chats(
+                self._reads,
+                draft.user_id,
+                [(draft.channel, draft.chat_id)],
+                trusted=trusted_chats,
+                field="chat_id",
+            )
         schedule_id = draft.schedule_id or schedule_id or new_event_id()
         if draft.schedule_id is not None:
             existing = await self.get(schedule_id)

@@ -4,7 +4,9 @@ coming true, a group caught up), publish events, run an app until its consumers 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -14,7 +16,7 @@ from aiokafka.structs import ConsumerRecord
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
 
-from infra.kafka import EventPublisher, make_broker, offsets_consumer
+from infra.kafka import EventPublisher, admin_client, make_broker, offsets_consumer
 from infra.settings import Settings
 from schemas import CloudEvent, Topic, header_map
 
@@ -145,3 +147,22 @@ async def running(app: FastStream, *, ready: bool = True) -> AsyncIterator[FastS
         yield app
     finally:
         await app.stop()
+
+
+def drop_topics(settings: Settings) -> None:
+    """Delete every topic under the settings' prefix (from sync code: its own event loop, in a
+    thread of its own, since a test's loop may still be running)."""
+    if not settings.topic_prefix:
+        return
+
+    async def drop() -> None:
+        async with admin_client(settings) as admin:
+            mine = [t for t in await admin.list_topics() if t.startswith(settings.topic_prefix)]
+            if mine:
+                await admin.delete_topics(mine)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        try:
+            pool.submit(asyncio.run, drop()).result(timeout=60)
+        except Exception as exc:  # housekeeping: a test that broke Kafka on purpose
+            warnings.warn(f"could not delete the test's topics: {exc}", stacklevel=2)

@@ -20,10 +20,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
+from pydantic import SecretStr
 
 from infra.settings import Settings
+from tests._kafka import drop_topics
 from tests._stack import containers_env
 
+TEST_ALLOWED_NETWORKS = "127.0.0.0/8,::1/128"
 STACK_ENV_KEYS = ("IXO_KAFKA_BOOTSTRAP", "IXO_MONGODB_URL", "IXO_REDIS_URL")
 
 
@@ -58,9 +62,11 @@ def test_id() -> str:
 
 
 @pytest.fixture
-def settings(stack_env: dict[str, str], test_id: str, tmp_path: Path) -> Settings:
-    """Settings isolated for one test: own topic prefix, consumer groups and database."""
-    return Settings(
+def settings(stack_env: dict[str, str], test_id: str, tmp_path: Path) -> Iterator[Settings]:
+    """Settings isolated for one test: own topic prefix, consumer groups and database. The
+    test's topics are deleted afterwards (a broker keeps ~3 open files per partition: a suite
+    that left every test's topics behind would run Kafka out of file descriptors)."""
+    made = Settings(
         kafka_bootstrap=stack_env["IXO_KAFKA_BOOTSTRAP"],
         mongodb_url=stack_env["IXO_MONGODB_URL"],
         redis_url=stack_env["IXO_REDIS_URL"],
@@ -68,7 +74,12 @@ def settings(stack_env: dict[str, str], test_id: str, tmp_path: Path) -> Setting
         topic_prefix=f"t{test_id}.",
         state_dir=tmp_path / "state",
         kafka_linger_ms=1,
+        # Local receivers and stand-ins listen on loopback; webhook secrets under a fresh key.
+        webhook_allowed_networks=TEST_ALLOWED_NETWORKS,
+        secrets_keys=SecretStr(Fernet.generate_key().decode()),
     )
+    yield made
+    drop_topics(made)
 
 
 @pytest.fixture
@@ -83,6 +94,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
             "IXO_REDIS_URL": settings.redis_url,
             "IXO_TOPIC_PREFIX": settings.topic_prefix,
             "IXO_STATE_DIR": str(settings.state_dir),
+            "IXO_WEBHOOK_ALLOWED_NETWORKS": settings.webhook_allowed_networks,
+            "IXO_SECRETS_KEYS": settings.secrets_keys.get_secret_value(),
         }
     )
     return env

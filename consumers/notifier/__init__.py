@@ -52,8 +52,9 @@ from consumers.notifier._types import (
     RuleRoute,
     Sender,
     SubscriptionRoute,
+    TargetGuard,
 )
-from consumers.notifier._webhook import WebhookSender, webhook_client
+from consumers.notifier._webhook import WebhookSender
 from schemas import SUBSCRIBABLE_TYPES, WEBHOOK_TOPICS
 
 __all__ = [
@@ -85,6 +86,7 @@ __all__ = [
     "RuleRoute",
     "Sender",
     "SubscriptionRoute",
+    "TargetGuard",
     "TelegramSender",
     "WebhookSender",
     "alert_key",
@@ -99,6 +101,5 @@ __all__ = [
     "telegram_bot",
     "verify",
     "wants",
-    "webhook_client",
     "webhook_key",
 ]

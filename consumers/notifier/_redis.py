@@ -9,8 +9,9 @@ Keys, under a deployment prefix ``P`` (e.g. ``ixo:notify:``):
 - ``P r:<rule_id>`` hash, a rule's route: ``u`` user, ``c`` channels (JSON), ``d`` deletion
   time (ISO, empty while live), ``p``/``o`` partition and offset of the last event applied.
 - ``P q`` sorted set and ``P j:<key>`` strings: parked jobs (due time, the job as JSON).
-- ``P s:<subscription_id>`` hash: ``ow``, ``url``, ``sec``, ``ty`` (JSON list), ``since``,
-  ``del`` (1 when deleted), ``p``/``o``; ``P st:<event type>`` and ``P so:<owner>`` sets of
+- ``P s:<subscription_id>`` hash: ``ow``, ``url``, ``sec`` (the secret, still encrypted),
+  ``ty`` (JSON list), ``since``, ``all`` (1: every user's events), ``del`` (1 when deleted),
+  ``p``/``o``; ``P st:<event type>`` and ``P so:<owner>`` sets of
   live subscription ids (by event type, by owner).
 
 Every transition is one Lua script (atomic); a batch of rule or subscription events is one
@@ -167,7 +168,8 @@ return 1
 """
 
 PUT_SUBSCRIPTION: Final = """
--- ARGV: prefix, id, partition, offset, op (put|del), owner, url, secret, types json, since
+-- ARGV: prefix, id, partition, offset, op (put|del), owner, url, secret, types json, since,
+-- all_users (1|0)
 local p, id = ARGV[1], ARGV[2]
 local k = p .. 's:' .. id
 local f = redis.call('HMGET', k, 'p', 'o', 'ty', 'ow', 'del')
@@ -178,7 +180,7 @@ if f[3] and f[5] ~= '1' then
 end
 if ARGV[5] == 'put' then
   redis.call('HSET', k, 'ow', ARGV[6], 'url', ARGV[7], 'sec', ARGV[8], 'ty', ARGV[9],
-    'since', ARGV[10], 'del', '0', 'p', ARGV[3], 'o', ARGV[4])
+    'since', ARGV[10], 'all', ARGV[11], 'del', '0', 'p', ARGV[3], 'o', ARGV[4])
   for _, t in ipairs(cjson.decode(ARGV[9])) do redis.call('SADD', p .. 'st:' .. t, id) end
   redis.call('SADD', p .. 'so:' .. ARGV[6], id)
 else
@@ -464,9 +466,10 @@ class RedisDirectory:
                         "put",
                         data.owner,
                         str(data.url),
-                        data.secret,
+                        data.secret_enc,
                         json.dumps(sorted(set(data.event_types))),
                         item.event.time.isoformat(),
+                        int(data.all_users),
                     ]
                 )
             elif isinstance(data, SubscriptionDeletedV1):
@@ -482,6 +485,7 @@ class RedisDirectory:
                         "",
                         "[]",
                         "",
+                        0,
                     ]
                 )
         await self._run(self._put_sub, calls)
@@ -554,6 +558,7 @@ class RedisDirectory:
                     secret=f["sec"],
                     event_types=frozenset(json.loads(f.get("ty") or "[]")),
                     since=datetime.fromisoformat(f["since"]),
+                    all_users=f.get("all") == "1",
                 )
             )
         return out

@@ -69,11 +69,12 @@ def event_owner(event: AnyEvent) -> str | None:
 
 def wants(subscription: SubscriptionRoute, event: AnyEvent) -> bool:
     """A subscription gets an event of a type it asked for, published after it was created,
-    that is its owner's (events with a ``user_id``) or public (events without one)."""
+    that is its owner's (events with a ``user_id``) or public (events without one); an
+    operator's ``all_users`` subscription gets every user's."""
     if event.type not in subscription.event_types or event.time < subscription.since:
         return False
     owner = event_owner(event)
-    return owner is None or owner == subscription.owner
+    return owner is None or subscription.all_users or owner == subscription.owner
 
 
 def subscribers(

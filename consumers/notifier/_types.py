@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
+import httpx
+
 from schemas import AnyEvent, Channel
 
 ClaimStatus = Literal["claimed", "busy", "sent", "failed", "done"]
@@ -39,7 +41,8 @@ class RuleRoute:
 
 @dataclass(frozen=True, slots=True)
 class SubscriptionRoute:
-    """A live webhook subscription as the notifier holds it (with its secret)."""
+    """A live webhook subscription as the notifier holds it (with its secret, encrypted under
+    the server keys). ``all_users``: every user's events, not only the owner's."""
 
     subscription_id: str
     owner: str
@@ -47,6 +50,7 @@ class SubscriptionRoute:
     secret: str
     event_types: frozenset[str]
     since: datetime
+    all_users: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +68,7 @@ class Job:
     rate_per_s: float
     burst: int
     secret: str | None = None
+    """The webhook signing secret, encrypted (a Fernet token): only the sender decrypts it."""
     expires_at: float | None = None
     reserved: bool = False
     """A parked job whose rate-limit slot was taken before it was parked."""
@@ -90,6 +95,14 @@ class Claim:
     attempts: int = 0
     outcome: Outcome | None = None
     wait_s: float = 0.0
+
+
+class TargetGuard(Protocol):
+    """Says whether a webhook URL may be sent to (``infra.net.OutboundGuard``): the parsed URL,
+    or a ``PermanentError`` (refused; its ``detail`` says why, for logs only) or a
+    ``TransientError`` (the host does not resolve now)."""
+
+    async def check_url(self, url: str | httpx.URL) -> httpx.URL: ...
 
 
 class Sender(Protocol):

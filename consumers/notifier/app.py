@@ -27,10 +27,12 @@ from consumers.notifier._redis import (
 )
 from consumers.notifier._telegram import TelegramSender, telegram_bot
 from consumers.notifier._types import Sender
-from consumers.notifier._webhook import WebhookSender, webhook_client
+from consumers.notifier._webhook import USER_AGENT, WebhookSender
 from infra.kafka import Delivery, EventPublisher, make_broker, subscribe
+from infra.net import OutboundGuard, guarded_client
 from infra.redis import key_prefix as _key_prefix
 from infra.redis import redis_client as _redis_client
+from infra.secrets import secret_box
 from infra.settings import Settings, get_settings
 from schemas import ALERT_MATCHES, ALERT_RULES, NOTIFY_DELIVERIES, NOTIFY_SUBSCRIPTIONS, AnyEvent
 
@@ -82,15 +84,27 @@ def build_notifier(
     )
 
 
+def webhook_sender(settings: Settings, config: NotifierConfig) -> WebhookSender:
+    """The webhook sender of these settings: targets checked by the outbound guard
+    (``IXO_WEBHOOK_ALLOWED_NETWORKS``) before each POST and again as each connection opens;
+    secrets decrypted with ``IXO_SECRETS_KEYS`` (or the state dir's key)."""
+    guard = OutboundGuard.from_settings(settings)
+    client = guarded_client(
+        guard,
+        timeout_s=config.send_timeout_s,
+        connections=config.concurrency,
+        headers={"user-agent": USER_AGENT},
+    )
+    return WebhookSender(client, guard=guard, decrypt=secret_box(settings).decrypt)
+
+
 async def open_senders(
     settings: Settings, config: NotifierConfig
 ) -> tuple[dict[str, Sender], list[TelegramSender | DiscordSender | WebhookSender]]:
     """The channel senders the settings allow (webhooks always; Telegram and Discord when their
     tokens are set), and what to close at shutdown."""
     senders: dict[str, Sender] = {}
-    webhook = WebhookSender(
-        webhook_client(timeout_s=config.send_timeout_s, connections=config.concurrency)
-    )
+    webhook = webhook_sender(settings, config)
     senders["webhook"] = webhook
     opened: list[TelegramSender | DiscordSender | WebhookSender] = [webhook]
     telegram_token = settings.telegram_token.get_secret_value()

@@ -15,6 +15,7 @@ from consumers.projector._rules import RulesProjection
 from consumers.projector._schedules import SchedulesProjection
 from consumers.projector._store import WATERMARKS, ProjectionStore
 from consumers.projector._subscriptions import SubscriptionsProjection
+from consumers.projector._users import LinksProjection, UsersProjection
 
 PROJECTIONS: dict[str, Projection] = {
     p.name: p
@@ -26,6 +27,8 @@ PROJECTIONS: dict[str, Projection] = {
         DeliveriesProjection(),
         SubscriptionsProjection(),
         SchedulesProjection(),
+        UsersProjection(),
+        LinksProjection(),
     )
 }
 """Every projection the projector runs, by name (the names ``ixo replay`` takes)."""
@@ -36,6 +39,7 @@ __all__ = [
     "AlertsProjection",
     "ConversationsProjection",
     "DeliveriesProjection",
+    "LinksProjection",
     "Positioned",
     "PricesProjection",
     "Projection",
@@ -45,6 +49,7 @@ __all__ = [
     "RulesProjection",
     "SchedulesProjection",
     "SubscriptionsProjection",
+    "UsersProjection",
     "delivery_id",
     "newest",
     "order_key",

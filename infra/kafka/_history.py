@@ -27,7 +27,8 @@ _MS: Final = timedelta(milliseconds=1)
 
 
 def _ms(ts: datetime) -> int:
-    return (ts - _EPOCH) // _MS
+    """Kafka time of ``ts``; before the epoch is the epoch (Kafka refuses negative times)."""
+    return max(0, (ts - _EPOCH) // _MS)
 
 
 def partition_for(symbol: str, partitions: int) -> int:

@@ -22,6 +22,12 @@ PUBLISHED = Counter(
 REJECTED = Counter(
     "ixo_gateway_events_rejected_total", "Events refused as invalid", ["kind"], registry=REGISTRY
 )
+LIMITED = Counter(
+    "ixo_gateway_limited_total",
+    "Requests refused by a limit (body_size: 413, rate: 429)",
+    ["limit"],
+    registry=REGISTRY,
+)
 
 
 class MetricsMiddleware:

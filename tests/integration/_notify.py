@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from consumers.notifier import Backoff, NotifierConfig
+from infra.secrets import secret_box
 from infra.settings import Settings
 from schemas import (
     NOTIFY_DELIVERIES,
@@ -65,15 +66,24 @@ def alert_event(rule: AnyEvent, *, price: str = "70100.5") -> AnyEvent:
 
 
 def subscription_event(
-    url: str, *, owner: str = "alice", types: tuple[str, ...] = ("ixo.alert.triggered.v1",)
+    url: str,
+    settings: Settings,
+    *,
+    owner: str = "alice",
+    types: tuple[str, ...] = ("ixo.alert.triggered.v1",),
+    all_users: bool = False,
+    secret: str = SECRET,
 ) -> AnyEvent:
+    """A subscription as the service publishes it: its secret encrypted with the settings'
+    keys."""
     data = SubscriptionCreatedV1.model_validate(
         {
             "subscription_id": f"s-{uuid.uuid4().hex[:8]}",
             "owner": owner,
             "url": url,
-            "secret": SECRET,
+            "secret_enc": secret_box(settings).encrypt(secret),
             "event_types": types,
+            "all_users": all_users,
         }
     )
     return CloudEvent.new(data, source="/tests")

@@ -11,6 +11,7 @@ from typing import Any
 from bots import run_telegram_bot
 from infra.settings import Settings
 from infra.stack.standins import TelegramStandin
+from services import IdentityService
 
 CHAT = 7001
 """The user's private chat (its id is the user's Telegram id)."""
@@ -34,9 +35,24 @@ async def running_bot(settings: Settings) -> AsyncIterator[None]:
         await asyncio.wait_for(task, 30)
 
 
-async def reply_to(tg: TelegramStandin, text: str, **kwargs: Any) -> tuple[int, str]:
-    """Send a message as the user; the update id and the bot's next reply in the chat."""
-    before = len(tg.texts(CHAT))
-    update = tg.push_message(text, chat_id=CHAT, **kwargs)
-    await tg.wait_for(lambda: len(tg.texts(CHAT)) > before, timeout=20)
-    return int(update["update_id"]), tg.texts(CHAT)[before]
+async def reply_to(
+    tg: TelegramStandin, text: str, *, chat: int = CHAT, **kwargs: Any
+) -> tuple[int, str]:
+    """Send a message as the user of the private ``chat``; the update id and the bot's next
+    reply in the chat."""
+    before = len(tg.texts(chat))
+    update = tg.push_message(text, chat_id=chat, **kwargs)
+    await tg.wait_for(lambda: len(tg.texts(chat)) > before, timeout=20)
+    return int(update["update_id"]), tg.texts(chat)[before]
+
+
+async def link_chat(
+    tg: TelegramStandin, identity: IdentityService, user_id: str, *, chat: int = CHAT
+) -> int:
+    """Link the user of the private ``chat`` to ``user_id`` (created first) as a person does:
+    a one-time code issued to the user, sent to the bot as ``/start CODE``; the update id."""
+    await identity.create_user(user_id)
+    code = await identity.issue_link_code(user_id)
+    update_id, answer = await reply_to(tg, f"/start {code.code}", chat=chat)
+    assert answer.startswith(f"This account is now linked to Impressox user {user_id}."), answer
+    return update_id

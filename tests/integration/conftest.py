@@ -1,24 +1,34 @@
 """Fixtures of the integration tests: the gateway (with the projector) on a real uvicorn; the
 stand-ins for Telegram and Discord and a customer's webhook receiver, each a real HTTP server on
 loopback; settings pointing the bots and the notifier at the stand-ins; a publisher and a Redis
-client on the session stack."""
+client on the session stack; the identity service and API tokens (``user_token``,
+``operator_headers``) the gateway accepts."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 import pytest
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
+from consumers.projector import LinksProjection, ProjectionStore
 from consumers.projector.app import build_app
-from infra.kafka import EventPublisher, make_broker
+from infra.kafka import Delivery, EventPublisher, make_broker
+from infra.mongo import mongo_client, open_database
 from infra.settings import Settings
 from infra.stack.standins import DiscordStandin, LocalServer, TelegramStandin
 from producers.gateway import create_app
+from schemas import USER_LINKS, CloudEvent, UserLinkedV1
+from services import IdentityService
 from tests._kafka import running
 from tests.fakes import WebhookReceiver
+from tests.integration._linking import identity_service
+
+UserToken = Callable[..., Awaitable[str]]
+"""``await user_token("alice")``: the user (created unless they exist) and a new API token of
+theirs (``scopes=("user", "operator")`` for an operator's)."""
 
 
 @pytest.fixture
@@ -92,6 +102,34 @@ async def redis(settings: Settings) -> AsyncIterator[Redis]:
         await client.aclose()
 
 
+@pytest.fixture
+async def identity(
+    settings: Settings, publisher: EventPublisher, redis: Redis
+) -> AsyncIterator[IdentityService]:
+    """The identity service on the test's database and Redis, as the gateway runs it."""
+    async with identity_service(settings, publisher, redis) as found:
+        yield found
+
+
+@pytest.fixture
+def user_token(identity: IdentityService) -> UserToken:
+    async def make(user_id: str, *, scopes: tuple[str, ...] = ("user",)) -> str:
+        await identity.ensure_user(user_id)
+        return (await identity.create_token(user_id, scopes, name="test")).token
+
+    return make
+
+
+@pytest.fixture
+async def operator_headers(user_token: UserToken) -> dict[str, str]:
+    """An operator's bearer header (the user ``ops``, scopes user and operator)."""
+    return bearer(await user_token("ops", scopes=("user", "operator")))
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
 async def read_sse(
     client: httpx.AsyncClient, url: str, count: int, headers: dict[str, str] | None = None
 ) -> list[dict[str, str]]:
@@ -112,3 +150,32 @@ async def read_sse(
             field, _, value = line.partition(":")
             current[field] = value.removeprefix(" ")
     return events
+
+
+LinkChat = Callable[[str, str, str], Awaitable[None]]
+
+
+@pytest.fixture
+def link_chat(settings: Settings, publisher: EventPublisher) -> LinkChat:
+    """Link a chat to a user as a redeemed code does (the event, then the ``links`` read model
+    as the projector folds it), so the user may send rules and schedules there."""
+
+    async def link(user_id: str, platform: str, chat_id: str) -> None:
+        data = UserLinkedV1(
+            link_id=f"{platform}:{chat_id}",
+            platform=platform,  # type: ignore[arg-type]
+            platform_user_id=chat_id,
+            chat_id=chat_id,
+            user_id=user_id,
+        )
+        event = CloudEvent.new(data, source="/tests")
+        meta = await publisher.publish(event, USER_LINKS)
+        client = mongo_client(settings)
+        try:
+            database = await open_database(settings, client)
+            delivery = Delivery(event, meta.topic, meta.partition, meta.offset, 0)
+            await ProjectionStore(database).apply(LinksProjection(), [delivery], topic=meta.topic)
+        finally:
+            await client.close()
+
+    return link

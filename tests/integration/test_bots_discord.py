@@ -15,13 +15,16 @@ import httpx
 import pytest
 from nacl.signing import SigningKey
 from pydantic import SecretStr
+from redis.asyncio import Redis
 
 from bots import delivery_event_id, rule_id_for, run_discord_bot
 from infra.kafka import EventPublisher, make_broker
 from infra.settings import Settings
 from infra.stack.standins import DiscordStandin, free_port
-from schemas import ALERT_RULES, CHAT_REQUESTS, ChatResponseCompletedV1, CloudEvent
-from tests._kafka import read_topic
+from schemas import ALERT_RULES, CHAT_REQUESTS, USER_LINKS, ChatResponseCompletedV1, CloudEvent
+from services import IdentityService
+from tests._kafka import events_on, read_topic
+from tests.integration._linking import identity_service
 
 CHANNEL = "5550001"
 USER = "4440001"
@@ -89,6 +92,14 @@ class Endpoint:
 
 
 @pytest.fixture
+async def identity(
+    settings: Settings, publisher: EventPublisher, redis: Redis
+) -> AsyncIterator[IdentityService]:
+    async with identity_service(settings, publisher, redis) as found:
+        yield found
+
+
+@pytest.fixture
 async def discord(settings: Settings, topics: None) -> AsyncIterator[Endpoint]:
     key = SigningKey.generate()
     async with DiscordStandin(public_key=key.verify_key.encode().hex()) as dc:
@@ -150,11 +161,39 @@ async def test_requests_without_a_good_signature_are_rejected(
 
 
 async def test_slash_commands_become_events_and_answers(
-    discord: Endpoint, settings: Settings
+    discord: Endpoint, settings: Settings, identity: IdentityService
 ) -> None:
     dc = discord.standin
     names = {c["name"] for c in dc.commands["global"]}
-    assert {"price", "alert", "alerts", "unalert", "ask"} <= names
+    assert {"price", "alert", "alerts", "unalert", "ask", "start", "link"} <= names
+
+    # Not linked: /alert publishes nothing; /start says how to get a code; a forged one fails.
+    refused = await discord.command(
+        "2997", "alert", symbol="btcusdt", condition="below", value="60000"
+    )
+    assert refused["data"]["content"].startswith("Link this account first:")
+    how = await discord.command("2998", "start")
+    assert "POST /v1/me/link-codes" in how["data"]["content"]
+    forged = await discord.command("2999", "link", code="ABCDEFGH")
+    assert forged["data"]["content"].startswith("That link code is not valid")
+    assert await read_topic(settings, ALERT_RULES) == []
+    assert await read_topic(settings, USER_LINKS) == []
+    # /link with a code issued to alice links this Discord account to alice.
+    await identity.create_user("alice")
+    code = await identity.issue_link_code("alice")
+    linked = await discord.command("3000", "link", code=code.code)
+    assert linked["data"]["content"].startswith(
+        "This account is now linked to Impressox user alice."
+    )
+    [link] = await events_on(settings, USER_LINKS)
+    assert link["id"] == delivery_event_id("discord", "3000")
+    assert link["data"] == {
+        "link_id": f"discord:{USER}",
+        "platform": "discord",
+        "platform_user_id": USER,
+        "chat_id": CHANNEL,
+        "user_id": "alice",
+    }
 
     # /alert: an immediate answer, and a rule event with the id derived from the interaction.
     answer = await discord.command(
@@ -173,7 +212,7 @@ async def test_slash_commands_become_events_and_answers(
     assert [(e["type"], e["data"]["rule_id"]) for e in rules] == [
         ("ixo.alert.rule.created.v1", rule_id)
     ]
-    assert rules[0]["data"]["user_id"] == f"dc-{USER}"
+    assert rules[0]["data"]["user_id"] == "alice"
     assert rules[0]["data"]["channels"] == [{"kind": "discord", "target": CHANNEL}]
 
     # A bad command gets the usage.
@@ -192,7 +231,7 @@ async def test_slash_commands_become_events_and_answers(
     assert [e["id"] for e in requests] == [request_id]
     assert requests[0]["data"] == {
         "session_id": f"discord:{CHANNEL}",
-        "user_id": f"dc-{USER}",
+        "user_id": "alice",
         "channel": "discord",
         "text": "is BTC going up?",
     }

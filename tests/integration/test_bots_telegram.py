@@ -4,13 +4,16 @@ stand-in Telegram Bot API server; real Kafka, Redis and FerretDB behind it."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from pydantic import SecretStr
+from redis.asyncio import Redis
 
 from bots import BotConfigError, delivery_event_id, rule_id_for, run_telegram_bot
 from consumers.projector.app import build_app
+from infra.kafka import EventPublisher
 from infra.settings import Settings
 from infra.stack.standins import TelegramStandin
 from schemas import (
@@ -21,19 +24,28 @@ from schemas import (
     CloudEvent,
     MarketTickV1,
 )
+from services import IdentityService
 from tests._kafka import events_on, eventually, publish, read_topic, running
-from tests.integration._telegram import CHAT, reply_to, running_bot
+from tests.integration._linking import identity_service
+from tests.integration._telegram import CHAT, link_chat, reply_to, running_bot
+
+
+@pytest.fixture
+async def identity(
+    settings: Settings, publisher: EventPublisher, redis: Redis
+) -> AsyncIterator[IdentityService]:
+    async with identity_service(settings, publisher, redis) as found:
+        yield found
 
 
 async def test_commands_become_events_and_the_user_sees_the_answers(
-    bot_settings: Settings, telegram: TelegramStandin
+    bot_settings: Settings, telegram: TelegramStandin, identity: IdentityService
 ) -> None:
     tg = telegram
     bot_id = tg.bot_id
     async with running(build_app(bot_settings, ["prices", "rules"])), running_bot(bot_settings):
-        # /start links the Telegram account to an Impressox user.
-        update_id, answer = await reply_to(tg, "/start alice")
-        assert "linked to Impressox user alice" in answer
+        # /start CODE links the Telegram account to the user the one-time code was issued to.
+        update_id = await link_chat(tg, identity, "alice")
         links = await events_on(bot_settings, USER_LINKS)
         assert [e["id"] for e in links] == [delivery_event_id("telegram", f"{bot_id}:{update_id}")]
         assert links[0]["data"] == {
@@ -95,7 +107,9 @@ async def test_commands_become_events_and_the_user_sees_the_answers(
             _, text = await reply_to(tg, "/alerts")
             return text if rule_id in text else None
 
-        assert "BTCUSDT above 70000" in await eventually(listed, timeout=20, interval=0.3)
+        listing = await eventually(listed, timeout=20, interval=0.3)
+        assert listing is not None
+        assert "BTCUSDT above 70000" in listing
         update_id, answer = await reply_to(tg, f"/unalert {rule_id}")
         assert answer == f"Alert {rule_id} deleted."
         rules = await events_on(bot_settings, ALERT_RULES)
@@ -153,20 +167,23 @@ async def test_a_refused_token_stops_the_bot_with_a_clear_error(
 
 
 async def test_an_update_delivered_twice_publishes_once(
-    bot_settings: Settings, telegram: TelegramStandin
+    bot_settings: Settings, telegram: TelegramStandin, identity: IdentityService
 ) -> None:
     """A restart during long polling: Telegram hands the same updates to the new process."""
     tg = telegram
+    async with running_bot(bot_settings):
+        await link_chat(tg, identity, "alice")
+    linked = len(tg.texts(CHAT))
     alert = tg.push_message("/alert ethusdt pct -5 4h", chat_id=CHAT, update_id=500)
     chat = tg.push_message("what about ETH?", chat_id=CHAT, update_id=501)
     async with running_bot(bot_settings):
-        await tg.wait_for(lambda: len(tg.texts(CHAT)) == 1, timeout=20)
+        await tg.wait_for(lambda: len(tg.texts(CHAT)) == linked + 1, timeout=20)
 
         async def requested() -> list[Any]:
             return await read_topic(bot_settings, CHAT_REQUESTS)
 
         await eventually(requested, timeout=20)
-    first_reply = tg.texts(CHAT)[0]
+    first_reply = tg.texts(CHAT)[linked]
     rule_id = rule_id_for(delivery_event_id("telegram", f"{tg.bot_id}:500"))
     assert first_reply.startswith(f"Alert {rule_id} set: ETHUSDT moves -5% within 4h")
 
@@ -174,10 +191,10 @@ async def test_an_update_delivered_twice_publishes_once(
     tg.push_update(alert)
     tg.push_update(chat)
     async with running_bot(bot_settings):
-        await tg.wait_for(lambda: len(tg.texts(CHAT)) == 2, timeout=20)
-    assert tg.texts(CHAT) == [first_reply, first_reply]  # the stored reply, sent again
+        await tg.wait_for(lambda: len(tg.texts(CHAT)) == linked + 2, timeout=20)
+    assert tg.texts(CHAT)[linked:] == [first_reply, first_reply]  # the stored reply, again
     rules = await events_on(bot_settings, ALERT_RULES)
-    assert [e["data"]["rule_id"] for e in rules] == [rule_id]
+    assert [(e["data"]["rule_id"], e["data"]["user_id"]) for e in rules] == [(rule_id, "alice")]
     requests = await events_on(bot_settings, CHAT_REQUESTS)
     assert [e["id"] for e in requests] == [delivery_event_id("telegram", f"{tg.bot_id}:501")]
     # Stopping confirmed every processed update.

@@ -1,4 +1,5 @@
-"""The web gateway served by a real uvicorn on loopback, against the real stack."""
+"""The web gateway served by a real uvicorn on loopback, against the real stack (each request
+with an API token: who may call what is in ``test_gateway_access.py``)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,10 @@ import httpx
 from infra.settings import Settings
 from schemas import ALERT_RULES, MARKET_TICKS, CloudEvent, MarketTickV1, encode
 from tests._kafka import eventually, read_topic
-from tests.integration.conftest import read_sse
+from tests.integration.conftest import UserToken, bearer, read_sse
 
 TICK = {"symbol": "BTCUSDT", "price": "64123.5", "venue": "http", "ts": "2026-11-24T10:00:00Z"}
 RULE = {
-    "user_id": "alice",
     "symbol": "BTCUSDT",
     "condition": {"kind": "above", "threshold": "70000"},
     "cooldown_s": 60,
@@ -29,8 +29,9 @@ def tick_event(**changes: Any) -> dict[str, Any]:
 
 
 async def test_post_event_is_on_kafka_before_202(
-    gateway: httpx.AsyncClient, settings: Settings
+    gateway: httpx.AsyncClient, settings: Settings, operator_headers: dict[str, str]
 ) -> None:
+    gateway.headers.update(operator_headers)
     body = tick_event()
     response = await gateway.post("/v1/events", json=body)
     assert response.status_code == 202, response.text
@@ -52,8 +53,9 @@ async def test_post_event_is_on_kafka_before_202(
 
 
 async def test_malformed_bodies_and_unknown_types_get_422_and_nothing_is_written(
-    gateway: httpx.AsyncClient, settings: Settings
+    gateway: httpx.AsyncClient, settings: Settings, operator_headers: dict[str, str]
 ) -> None:
+    gateway.headers.update(operator_headers)
     bad_price = tick_event()
     bad_price["data"]["price"] = "-1"
     unknown = tick_event()
@@ -98,20 +100,23 @@ async def test_malformed_bodies_and_unknown_types_get_422_and_nothing_is_written
 
 
 async def test_rules_round_trip_through_kafka_and_the_projection(
-    gateway: httpx.AsyncClient, settings: Settings
+    gateway: httpx.AsyncClient, settings: Settings, user_token: UserToken
 ) -> None:
+    gateway.headers.update(bearer(await user_token("alice")))
+    bob = bearer(await user_token("bob"))
     response = await gateway.post("/v1/rules", json=RULE)
     assert response.status_code == 202, response.text
     rule_id = response.json()["rule_id"]
     assert response.json()["type"] == "ixo.alert.rule.created.v1"
 
     async def listed() -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = (await gateway.get("/v1/rules?user_id=alice")).json()
+        found: list[dict[str, Any]] = (await gateway.get("/v1/rules")).json()
         return found
 
     rules = await eventually(listed)
     assert [(r["rule_id"], r["condition"]["threshold"]) for r in rules] == [(rule_id, "70000")]
-    assert (await gateway.get("/v1/rules?user_id=bob")).json() == []
+    assert (await gateway.get("/v1/rules", headers=bob)).json() == []
+    assert [r["user_id"] for r in rules] == ["alice"]  # from the token
     # Updating: same rule_id, same user.
     update = {**RULE, "rule_id": rule_id, "condition": {"kind": "below", "threshold": "60000"}}
     response = await gateway.post("/v1/rules", json=update)
@@ -121,7 +126,7 @@ async def test_rules_round_trip_through_kafka_and_the_projection(
         return (await listed())[0]["condition"]["kind"] == "below"
 
     await eventually(updated)
-    assert (await gateway.delete(f"/v1/rules/{rule_id}?user_id=bob")).status_code == 404
+    assert (await gateway.delete(f"/v1/rules/{rule_id}", headers=bob)).status_code == 404
     assert (await gateway.delete(f"/v1/rules/{rule_id}")).status_code == 202
 
     async def gone() -> bool:
@@ -135,17 +140,19 @@ async def test_rules_round_trip_through_kafka_and_the_projection(
         "ixo.alert.rule.updated.v1",
         "ixo.alert.rule.deleted.v1",
     ]
-    assert (await gateway.get("/v1/alerts?user_id=alice")).json() == []
-    assert (await gateway.get("/v1/alerts")).status_code == 422
+    assert (await gateway.get("/v1/alerts")).json() == []
+    assert (await gateway.get("/v1/alerts", params={"limit": 0})).status_code == 422
 
 
-async def test_health_metrics_topics_and_openapi(gateway: httpx.AsyncClient) -> None:
+async def test_health_metrics_topics_and_openapi(
+    gateway: httpx.AsyncClient, operator_headers: dict[str, str]
+) -> None:
     health = await gateway.get("/healthz")
     assert health.status_code == 200
     assert health.json() == {"status": "ok", "kafka": True, "mongodb": True}
     metrics = (await gateway.get("/metrics")).text
     assert 'ixo_gateway_requests_total{method="GET",route="/healthz",status="200"}' in metrics
-    topics = (await gateway.get("/v1/topics")).json()
+    topics = (await gateway.get("/v1/topics", headers=operator_headers)).json()
     assert any(t["name"].endswith("ixo.market.ticks") for t in topics)
     assert (await gateway.get("/docs")).status_code == 200
     paths = (await gateway.get("/openapi.json")).json()["paths"]
@@ -153,8 +160,9 @@ async def test_health_metrics_topics_and_openapi(gateway: httpx.AsyncClient) -> 
 
 
 async def test_chat_is_published_and_its_responses_stream_as_resumable_sse(
-    gateway: httpx.AsyncClient, settings: Settings
+    gateway: httpx.AsyncClient, settings: Settings, user_token: UserToken
 ) -> None:
+    gateway.headers.update(bearer(await user_token("alice")))
     from infra.kafka import EventPublisher, make_broker
     from schemas import (
         CHAT_REQUESTS,
@@ -162,17 +170,18 @@ async def test_chat_is_published_and_its_responses_stream_as_resumable_sse(
         ChatResponseDeltaV1,
     )
 
-    bad = await gateway.post("/v1/chat", json={"user_id": "alice", "text": ""})
+    bad = await gateway.post("/v1/chat", json={"text": ""})
     assert bad.status_code == 422
     assert "text" in json.dumps(bad.json()["detail"])
     assert await read_topic(settings, CHAT_REQUESTS) == []
 
-    response = await gateway.post("/v1/chat", json={"user_id": "alice", "text": "price BTC"})
+    response = await gateway.post("/v1/chat", json={"text": "price BTC"})
     assert response.status_code == 202
     session_id, request_id = response.json()["session_id"], response.json()["request_id"]
     requests = await read_topic(settings, CHAT_REQUESTS)
     assert [json.loads(r.value)["id"] for r in requests] == [request_id]
     assert json.loads(requests[0].value)["data"]["channel"] == "web"
+    assert json.loads(requests[0].value)["data"]["user_id"] == "alice"  # from the token
 
     producer = make_broker(settings)
     await producer.start()
@@ -216,11 +225,12 @@ async def test_chat_is_published_and_its_responses_stream_as_resumable_sse(
         read_sse(gateway, url, 1, headers={"Last-Event-ID": got[1]["id"]}), timeout=30
     )
     assert json.loads(resumed[0]["data"])["id"] == events[3].id
-    assert (await gateway.get("/v1/topics/ixo.nope/tail")).status_code == 404
+    assert (await gateway.get("/v1/topics/ixo.nope/tail")).status_code == 403  # operators'
+    assert (await gateway.get("/v1/chat/never-opened/events")).status_code == 404
 
 
 async def test_kafka_unavailable_is_503_never_a_silent_202(
-    settings: Settings, topics: None
+    settings: Settings, topics: None, operator_headers: dict[str, str]
 ) -> None:
     import uvicorn
 
@@ -240,13 +250,15 @@ async def test_kafka_unavailable_is_503_never_a_silent_202(
             return server.started
 
         await eventually(started)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", timeout=30, headers=operator_headers
+        ) as client:
             assert (await client.post("/v1/events", json=tick_event())).status_code == 202
             await app.state.gateway.broker.stop()  # Kafka can no longer take anything
             for path, body in (
                 ("/v1/events", tick_event()),
                 ("/v1/rules", RULE),
-                ("/v1/chat", {"user_id": "alice", "text": "hello"}),
+                ("/v1/chat", {"text": "hello"}),
             ):
                 response = await client.post(path, json=body)
                 assert response.status_code == 503, (path, response.text)

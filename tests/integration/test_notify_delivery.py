@@ -75,7 +75,7 @@ async def test_an_alert_reaches_each_channel_once_with_one_outcome_each(
         Channel(kind="webhook", target=hook),
     ]
     rule = rule_event(channels)
-    await publisher.publish(subscription_event(hook))
+    await publisher.publish(subscription_event(hook, notify_settings))
     await publisher.publish(rule)
     alert = alert_event(rule)
     async with running(build_app(notify_settings, FAST)):
@@ -145,8 +145,8 @@ async def test_transient_errors_are_retried_and_permanent_ones_are_not(
         Channel(kind="webhook", target=unsigned),
     ]
     rule = rule_event(channels)
-    await publisher.publish(subscription_event(flaky))
-    await publisher.publish(subscription_event(gone))
+    await publisher.publish(subscription_event(flaky, notify_settings))
+    await publisher.publish(subscription_event(gone, notify_settings))
     await publisher.publish(rule)
     async with running(build_app(notify_settings, FAST)):
         await publisher.publish(alert_event(rule))

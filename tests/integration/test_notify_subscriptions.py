@@ -25,6 +25,7 @@ from schemas import NOTIFY_SUBSCRIPTIONS, NotificationDeliveredV1
 from tests._kafka import eventually, read_topic, running
 from tests.fakes import WebhookReceiver
 from tests.integration._notify import FAST, alert_event, outcome_count, outcomes, rule_event
+from tests.integration.conftest import UserToken, bearer
 
 
 def gateway_app(settings: Settings) -> FastAPI:
@@ -55,28 +56,36 @@ async def test_subscriptions_are_created_listed_delivered_and_deleted(
     publisher: EventPublisher,
     receiver: WebhookReceiver,
     redis: Redis,
+    user_token: UserToken,
 ) -> None:
     settings = notify_settings
+    alice_token, bob = await user_token("alice"), bearer(await user_token("bob"))
     async with (
         LocalServer(gateway_app(settings), lifespan="on", name="gateway") as gateway,
-        httpx.AsyncClient(base_url=gateway.url, timeout=30) as http,
+        httpx.AsyncClient(base_url=gateway.url, timeout=30, headers=bearer(alice_token)) as http,
         running(projector_app(settings)),
         running(build_app(settings, FAST)),
     ):
         # Bad bodies: 422 naming the field, nothing published.
         bad: list[tuple[dict[str, Any], str]] = [
             (
-                {"owner": "alice", "url": receiver.url("a"), "event_types": ["ixo.x.v1"]},
+                {"url": receiver.url("a"), "event_types": ["ixo.x.v1"]},
                 "event_types",
             ),
             (
-                {"owner": "alice", "url": "not a url", "event_types": ["ixo.alert.triggered.v1"]},
+                {"url": "not a url", "event_types": ["ixo.alert.triggered.v1"]},
                 "url",
             ),
-            ({"owner": "alice", "url": receiver.url("a"), "event_types": []}, "event_types"),
+            ({"url": receiver.url("a"), "event_types": []}, "event_types"),
             (
                 {
-                    "owner": "alice",
+                    "url": "http://169.254.169.254/latest/meta-data/",
+                    "event_types": ["ixo.alert.triggered.v1"],
+                },
+                "url",
+            ),
+            (
+                {
                     "url": receiver.url("a"),
                     "event_types": ["ixo.alert.triggered.v1"],
                     "secret": "short",
@@ -85,7 +94,7 @@ async def test_subscriptions_are_created_listed_delivered_and_deleted(
             ),
             (
                 {
-                    "owner": "a b",
+                    "owner": "alice",  # the owner comes from the token, never the body
                     "url": receiver.url("a"),
                     "event_types": ["ixo.alert.triggered.v1"],
                 },
@@ -96,13 +105,19 @@ async def test_subscriptions_are_created_listed_delivered_and_deleted(
             response = await http.post("/v1/subscriptions", json=body)
             assert response.status_code == 422, (body, response.text)
             assert response.json()["detail"][0]["loc"][:2] == ["body", field], response.text
+        every_user = {
+            "url": receiver.url("a"),
+            "event_types": ["ixo.alert.triggered.v1"],
+            "all_users": True,
+        }
+        refused = await http.post("/v1/subscriptions", json=every_user)
+        assert refused.status_code == 403, refused.text  # operators only
         assert await read_topic(settings, NOTIFY_SUBSCRIPTIONS) == []
 
         # Create two: one with a generated secret, one with the caller's.
         made = await http.post(
             "/v1/subscriptions",
             json={
-                "owner": "alice",
                 "url": receiver.url("a"),
                 "event_types": ["ixo.alert.triggered.v1"],
             },
@@ -115,7 +130,6 @@ async def test_subscriptions_are_created_listed_delivered_and_deleted(
         made = await http.post(
             "/v1/subscriptions",
             json={
-                "owner": "alice",
                 "url": receiver.url("b"),
                 "event_types": ["ixo.alert.triggered.v1"],
                 "secret": own_secret,
@@ -127,7 +141,7 @@ async def test_subscriptions_are_created_listed_delivered_and_deleted(
         receiver.secrets["a"], receiver.secrets["b"] = first["secret"], own_secret
 
         async def listed() -> list[dict[str, Any]] | None:
-            found = (await http.get("/v1/subscriptions", params={"owner": "alice"})).json()
+            found = (await http.get("/v1/subscriptions")).json()
             return found if len(found) == 2 else None
 
         views = await eventually(listed)
@@ -136,8 +150,9 @@ async def test_subscriptions_are_created_listed_delivered_and_deleted(
             second["subscription_id"],
         }
         assert "secret" not in json.dumps(views)
-        assert (await http.get("/v1/subscriptions", params={"owner": "bob"})).json() == []
-        assert (await http.get("/v1/subscriptions")).status_code == 422
+        assert (await http.get("/v1/subscriptions", headers=bob)).json() == []
+        theirs = await http.delete(f"/v1/subscriptions/{first['subscription_id']}", headers=bob)
+        assert theirs.status_code == 404
 
         directory = RedisDirectory(redis, key_prefix(settings))
 
@@ -179,7 +194,7 @@ async def test_subscriptions_are_created_listed_delivered_and_deleted(
         await eventually(lambda: known(1))
 
         async def one_left() -> bool:
-            found = (await http.get("/v1/subscriptions", params={"owner": "alice"})).json()
+            found = (await http.get("/v1/subscriptions")).json()
             return [v["subscription_id"] for v in found] == [second["subscription_id"]]
 
         await eventually(one_left)

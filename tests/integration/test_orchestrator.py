@@ -21,7 +21,7 @@ from infra.settings import Settings
 from infra.stack.standins import OpenAIStandIn, call
 from schemas import ALERT_RULES, CHAT_REQUESTS, CHAT_RESPONSES
 from tests._kafka import eventually, group_caught_up, read_topic, rewind, wait_assigned
-from tests.integration.conftest import read_sse
+from tests.integration.conftest import UserToken, bearer, read_sse
 
 
 @pytest.fixture
@@ -56,7 +56,9 @@ async def test_the_model_creates_an_alert_and_the_answer_streams_over_sse(
     settings: Settings,
     gateway: httpx.AsyncClient,
     model: OpenAIStandIn,
+    user_token: UserToken,
 ) -> None:
+    gateway.headers.update(bearer(await user_token("alice")))
     online = settings.model_copy(
         update={
             "llm_base_url": model.base_url,
@@ -70,9 +72,7 @@ async def test_the_model_creates_an_alert_and_the_answer_streams_over_sse(
     model.reply_text("Done: I will tell you when BTCUSDT reaches 70000.")
     app = await started(build_app(online))
     try:
-        response = await gateway.post(
-            "/v1/chat", json={"user_id": "alice", "text": "tell me when BTC passes 70k"}
-        )
+        response = await gateway.post("/v1/chat", json={"text": "tell me when BTC passes 70k"})
         assert response.status_code == 202
         session_id = response.json()["session_id"]
         events = await asyncio.wait_for(

@@ -13,6 +13,7 @@ from infra.settings import Settings
 from schemas import ALERT_MATCHES, CloudEvent, MarketTickV1
 from tests._cli import ixo
 from tests._kafka import read_topic
+from tests.integration.conftest import UserToken, bearer
 
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
 PRICES = ["69000", "69500", "70000", "70500", "69800", "71000"]
@@ -35,11 +36,14 @@ async def publish_ticks(settings: Settings) -> None:
 
 
 async def test_backtest_a_draft_over_history_through_http_and_cli(
-    settings: Settings, settings_env: dict[str, str], gateway: httpx.AsyncClient
+    settings: Settings,
+    settings_env: dict[str, str],
+    gateway: httpx.AsyncClient,
+    user_token: UserToken,
 ) -> None:
+    gateway.headers.update(bearer(await user_token("alice")))
     await publish_ticks(settings)
     draft = {
-        "user_id": "alice",
         "symbol": "BTCUSDT",
         "condition": {"kind": "crosses_above", "threshold": "70000"},
         "repeat": True,
@@ -55,13 +59,14 @@ async def test_backtest_a_draft_over_history_through_http_and_cli(
     assert all(m["reason"] for m in body["matches"])
     assert await read_topic(settings, ALERT_MATCHES) == []  # nothing published
 
-    for bad in (
+    for invalid in (
         {"since": since},
         {"rule": draft, "rule_id": "r1", "since": since},
         {"rule": {**draft, "symbol": "btc$usd"}, "since": since},
         {"rule": draft, "since": "yesterday"},
+        {"rule": {**draft, "user_id": "alice"}, "since": since},  # the user is the token's
     ):
-        assert (await gateway.post("/v1/rules/backtest", json=bad)).status_code == 422
+        assert (await gateway.post("/v1/rules/backtest", json=invalid)).status_code == 422
     missing = await gateway.post("/v1/rules/backtest", json={"rule_id": "nope", "since": since})
     assert missing.status_code == 404
 

@@ -26,6 +26,7 @@ from producers.gateway import create_app
 from readmodels import READ_MODELS
 from schemas import SCHEDULES
 from tests._kafka import eventually, read_topic, wait_assigned
+from tests.integration.conftest import LinkChat, UserToken, bearer
 
 DOCUMENTS: list[type[Document]] = list(READ_MODELS)
 
@@ -73,8 +74,10 @@ async def projector(settings: Settings) -> AsyncIterator[None]:
 
 
 @pytest.fixture
-async def api(settings: Settings, topics: None) -> AsyncIterator[httpx.AsyncClient]:
-    """The gateway (its schedules routes), with the projector running."""
+async def api(
+    settings: Settings, topics: None, user_token: UserToken
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The gateway (its schedules routes), with the projector running; the client is alice's."""
     app = create_app(settings)
     client = mongo_client(settings)
     try:
@@ -82,7 +85,9 @@ async def api(settings: Settings, topics: None) -> AsyncIterator[httpx.AsyncClie
             app.router.lifespan_context(app),
             projector(settings),
             httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://gateway"
+                transport=httpx.ASGITransport(app=app),
+                base_url="http://gateway",
+                headers=bearer(await user_token("alice")),
             ) as http,
         ):
             yield http
@@ -92,7 +97,6 @@ async def api(settings: Settings, topics: None) -> AsyncIterator[httpx.AsyncClie
 
 
 GOOD: dict[str, Any] = {
-    "user_id": "alice",
     "cron": "0 8 * * *",
     "timezone": "Europe/Paris",
     "prompt": "summarise BTC",
@@ -125,8 +129,15 @@ async def test_the_api_refuses_bad_schedules_naming_the_field(
 
 
 async def test_the_api_creates_lists_and_deletes_schedules(
-    api: httpx.AsyncClient, settings: Settings
+    api: httpx.AsyncClient, settings: Settings, user_token: UserToken, link_chat: LinkChat
 ) -> None:
+    bob = bearer(await user_token("bob"))
+    # Results may go only to a chat of the user's own.
+    foreign = await api.post("/v1/schedules", json=GOOD)
+    assert foreign.status_code == 422, foreign.text
+    assert foreign.json()["detail"][0]["loc"] == ["body", "chat_id"]
+    assert await read_topic(settings, SCHEDULES) == []
+    await link_chat("alice", "telegram", "7001")
     created = await api.post("/v1/schedules", json=GOOD)
     assert created.status_code == 202, created.text
     receipt = created.json()
@@ -136,10 +147,16 @@ async def test_the_api_creates_lists_and_deletes_schedules(
     event = json.loads(record.value)
     assert event["id"] == receipt["event_id"]
     assert record.key == schedule_id.encode()
-    assert event["data"] == {**GOOD, "schedule_id": schedule_id, "task": "prompt", "every_s": None}
+    assert event["data"] == {
+        **GOOD,
+        "user_id": "alice",  # from the token
+        "schedule_id": schedule_id,
+        "task": "prompt",
+        "every_s": None,
+    }
 
     async def listed() -> list[dict[str, Any]]:
-        found = await api.get("/v1/schedules", params={"user_id": "alice"})
+        found = await api.get("/v1/schedules")
         assert found.status_code == 200
         rows: list[dict[str, Any]] = found.json()
         return rows
@@ -149,12 +166,11 @@ async def test_the_api_creates_lists_and_deletes_schedules(
     assert row["cron"] == "0 8 * * *"
     next_run = datetime.fromisoformat(row["next_run"])
     assert (next_run.hour, next_run.minute) in ((7, 0), (6, 0))  # 08:00 in Paris, in UTC
-    assert (await api.get("/v1/schedules", params={"user_id": "bob"})).json() == []
-    assert (await api.get("/v1/schedules")).status_code == 422
+    assert (await api.get("/v1/schedules", headers=bob)).json() == []
 
-    other = await api.delete(f"/v1/schedules/{schedule_id}", params={"user_id": "bob"})
+    other = await api.delete(f"/v1/schedules/{schedule_id}", headers=bob)
     assert other.status_code == 404
-    deleted = await api.delete(f"/v1/schedules/{schedule_id}", params={"user_id": "alice"})
+    deleted = await api.delete(f"/v1/schedules/{schedule_id}")
     assert deleted.status_code == 202
     assert deleted.json()["type"] == "ixo.schedule.deleted.v1"
 

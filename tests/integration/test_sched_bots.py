@@ -6,30 +6,45 @@ to the chat; `/schedules` lists it and `/unschedule` stops it. Real Kafka, Redis
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+
+import pytest
+from redis.asyncio import Redis
 
 from bots import delivery_event_id
 from consumers.orchestrator.app import build_app as build_orchestrator
 from consumers.projector.app import build_app as build_projector
 from consumers.scheduler import Cadence, ManualClock, SchedulerConfig
 from consumers.scheduler.app import build_app as build_scheduler
+from infra.kafka import EventPublisher
 from infra.settings import Settings
 from infra.stack.standins import TelegramStandin
 from schemas import SCHEDULES, TASKS_DUE
-from services import schedule_id_for
+from services import IdentityService, schedule_id_for
 from tests._kafka import events_on, eventually, running
+from tests.integration._linking import identity_service
 from tests.integration._scheduler import folded
-from tests.integration._telegram import CHAT, reply_to, running_bot
+from tests.integration._telegram import CHAT, link_chat, reply_to, running_bot
 
 OFFLINE_ANSWER = "No language model is configured"
 
 
+@pytest.fixture
+async def identity(
+    settings: Settings, publisher: EventPublisher, redis: Redis
+) -> AsyncIterator[IdentityService]:
+    async with identity_service(settings, publisher, redis) as found:
+        yield found
+
+
 async def test_a_chat_schedules_a_prompt_sees_the_answers_and_unschedules_it(
-    bot_settings: Settings, telegram: TelegramStandin
+    bot_settings: Settings, telegram: TelegramStandin, identity: IdentityService
 ) -> None:
     tg, settings = telegram, bot_settings
     clock = ManualClock()
     async with running(build_projector(settings, ["schedules"])), running_bot(settings):
+        await link_chat(tg, identity, "alice")
         # Bad schedules get the reason and the usage, and publish nothing.
         _, answer = await reply_to(tg, "/schedule 0 8 * * * tz=Mars/Olympus hello")
         assert answer.startswith("timezone: unknown time zone 'Mars/Olympus'")
@@ -46,7 +61,7 @@ async def test_a_chat_schedules_a_prompt_sees_the_answers_and_unschedules_it(
         assert created["id"] == event_id
         assert created["data"] == {
             "schedule_id": schedule_id,
-            "user_id": "tg-7001",
+            "user_id": "alice",
             "task": "prompt",
             "cron": None,
             "every_s": 60,

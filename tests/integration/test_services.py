@@ -18,6 +18,7 @@ from producers.gateway import create_app
 from schemas import ALERT_RULES, CloudEvent, InvalidEvent, MarketTickV1
 from services import NotFound, Services, parse_draft
 from tests._kafka import events_on, eventually, publish, running
+from tests.integration.conftest import UserToken, bearer
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -77,9 +78,14 @@ async def test_rules_are_normalised_checked_and_backtested_from_the_read_model(
         # Accepted, but the user hears what would make the rule useless.
         again = await services.rules.save(parse_draft(draft("BTC")))
         assert again.warnings == (f"rule {first.entity_id} already alerts on BTCUSDT the same way",)
-        nofeed = await services.rules.save(
-            parse_draft(draft("doge", channels=[{"kind": "telegram", "target": "42"}]))
-        )
+        # A chat channel must be one of the user's: refused unless linked (or vouched for by
+        # the bot the command came from).
+        to_chat = parse_draft(draft("doge", channels=[{"kind": "telegram", "target": "42"}]))
+        with pytest.raises(InvalidEvent) as foreign:
+            await services.rules.save(to_chat)
+        assert foreign.value.field == "channels"
+        assert "telegram:42 is not a chat linked to you" in str(foreign.value)
+        nofeed = await services.rules.save(to_chat, trusted_chats={("telegram", "42")})
         assert nofeed.event.data.symbol == "DOGEUSDT"
         assert nofeed.warnings[0].startswith("no price for DOGEUSDT yet: no feed publishes it")
         assert "BTCUSDT" in nofeed.warnings[0]
@@ -104,13 +110,19 @@ async def test_rules_are_normalised_checked_and_backtested_from_the_read_model(
     assert sorted(e["data"]["symbol"] for e in published) == ["BTCUSDT", "BTCUSDT", "DOGEUSDT"]
 
 
-async def test_the_gateway_takes_the_same_route(settings: Settings, topics: None) -> None:
+async def test_the_gateway_takes_the_same_route(
+    settings: Settings, topics: None, user_token: UserToken
+) -> None:
     app = create_app(settings)
+    alice = bearer(await user_token("alice"))
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as http,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://gw", headers=alice
+        ) as http,
     ):
-        created = await http.post("/v1/rules", json=draft("eth"))
+        body_draft = {k: v for k, v in draft("eth").items() if k != "user_id"}  # from the token
+        created = await http.post("/v1/rules", json=body_draft)
         assert created.status_code == 202, created.text
         body = created.json()
         assert body["warnings"] == ["no price for ETHUSDT yet: no feed publishes it"]
@@ -120,6 +132,6 @@ async def test_the_gateway_takes_the_same_route(settings: Settings, topics: None
         gone = await http.delete("/v1/rules/nope")
         assert gone.status_code == 404
     published = await events_on(settings, ALERT_RULES)
-    assert [(e["data"]["rule_id"], e["data"]["symbol"]) for e in published] == [
-        (body["rule_id"], "ETHUSDT")
-    ]
+    assert [
+        (e["data"]["rule_id"], e["data"]["symbol"], e["data"]["user_id"]) for e in published
+    ] == [(body["rule_id"], "ETHUSDT", "alice")]

@@ -29,7 +29,14 @@ from bots import (
     session_id,
     verify_request,
 )
-from bots._replies import describe_condition, price_text, split_text
+from bots._replies import (
+    describe_condition,
+    how_to_link_text,
+    link_first_text,
+    price_text,
+    split_text,
+    wait_text,
+)
 from bots._types import PriceView
 from schemas import Condition
 
@@ -78,7 +85,9 @@ def test_public_api_is_what_all_says() -> None:
         ("/alerts", AlertList()),
         ("/unalert r-abc123", AlertDelete("r-abc123")),
         ("/start", StartLink(None)),
-        ("/start alice", StartLink("alice")),
+        ("/start K7M2Q9XA", StartLink("K7M2Q9XA")),
+        ("/link k7m2q9xa", StartLink("k7m2q9xa")),
+        ("/link@impressox_bot K7M2Q9XA", StartLink("K7M2Q9XA")),
         ("/help", HelpRequest()),
         ("/ask what is BTC doing?", ChatText("what is BTC doing?")),
         ("  how is the market today?  ", ChatText("how is the market today?")),
@@ -114,6 +123,9 @@ def test_symbols_are_what_the_feeds_publish() -> None:
         ("/unalert", "Usage: /unalert"),
         ("/unalert a/b", "not a valid alert id"),
         ("/start two words", "Usage: /start"),
+        ("/link", "Usage: /link"),
+        ("/link K7M2 Q9XA", "Usage: /link"),
+        ("/link a/b", "not a valid link code"),
         ("/ask", "Usage: /ask"),
         ("/frobnicate", "Unknown command /frobnicate"),
         ("", "Commands:"),
@@ -135,6 +147,9 @@ def test_discord_options_parse_like_the_text_commands() -> None:
     assert command_from_options("price", {"symbol": "eth"}) == PriceQuery("ETHUSDT")
     assert command_from_options("ask", {"text": "hello there"}) == ChatText("hello there")
     assert command_from_options("start", {}) == StartLink(None)
+    assert command_from_options("start", {"code": " K7M2Q9XA "}) == StartLink("K7M2Q9XA")
+    assert command_from_options("link", {"code": "K7M2Q9XA"}) == StartLink("K7M2Q9XA")
+    assert isinstance(command_from_options("link", {}), BadCommand)
     bad = command_from_options("alert", {"symbol": "BTCUSDT", "condition": "above", "value": "x"})
     assert isinstance(bad, BadCommand)
     assert "Usage: /alert" in bad.message
@@ -182,6 +197,17 @@ def test_reply_texts() -> None:
     assert all(len(p) <= 100 for p in parts)
     assert "\n".join(parts) == long
     assert split_text("x" * 250, 100) == ["x" * 100, "x" * 100, "x" * 50]
+
+
+def test_link_texts_say_how_to_get_a_code_and_how_long_to_wait() -> None:
+    assert "POST /v1/me/link-codes" in how_to_link_text()
+    assert "/link CODE" in how_to_link_text()
+    assert how_to_link_text("alice").startswith("This account is linked to Impressox user alice.")
+    assert link_first_text().startswith("Link this account first: Sign in")
+    assert wait_text(1).endswith("Try again in 1 minute.")
+    assert wait_text(60).endswith("Try again in 1 minute.")
+    assert wait_text(61).endswith("Try again in 2 minutes.")
+    assert wait_text(900).endswith("Try again in 15 minutes.")
 
 
 def test_discord_signature_verification() -> None:

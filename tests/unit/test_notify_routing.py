@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from consumers.notifier import (
     Backoff,
@@ -102,6 +103,24 @@ def test_subscriptions_get_their_owners_events_and_public_ones_after_creation() 
     tick = MarketTickV1(symbol="BTCUSDT", price=Decimal(1), venue="v", ts=T0)
     public = CloudEvent.new(tick, source="/t", time=T0)
     assert wants(sub(event_types=frozenset({"ixo.market.tick.v1"})), public)
+
+
+def test_only_an_all_users_subscription_gets_other_users_events() -> None:
+    theirs = CloudEvent.new(alert(user_id="bob"), source="/t", time=T0)
+    assert not wants(sub(owner="ops"), theirs)
+    assert wants(sub(owner="ops", all_users=True), theirs)
+    assert not wants(sub(owner="ops", all_users=True, since=T0 + timedelta(seconds=1)), theirs)
+
+
+def test_channel_targets_are_urls_for_webhooks_and_ids_for_chats() -> None:
+    for target in ("javascript:alert(1)", "ftp://example.test/x", "//example.test", "hook"):
+        with pytest.raises(ValidationError, match="http"):
+            Channel(kind="webhook", target=target)
+    for kind in ("telegram", "discord"):
+        with pytest.raises(ValidationError, match="numeric id"):
+            Channel.model_validate({"kind": kind, "target": "@someone"})
+    assert Channel(kind="telegram", target="-1001234").target == "-1001234"
+    assert Channel(kind="webhook", target="https://example.test/h").kind == "webhook"
 
 
 def test_urls_normalise_like_subscriptions_store_them() -> None:

@@ -177,6 +177,7 @@ def test_catalogue_is_consistent_with_the_design() -> None:
         # catalogue extensions, documented in docs/DESIGN.md
         "ixo.notify.subscriptions",
         "ixo.users.links",
+        "ixo.users",
         "ixo.schedules",
         "ixo.tasks.due",
     }
