@@ -11,9 +11,9 @@ import typer
 from cli import _output as out
 from cli._config import load_settings
 from cli._errors import UsageError
-from cli._services import cli_services
+from cli._services import call, cli_services, print_receipt
 from cli._times import parse_since
-from services import Receipt, RuleDraft, parse_draft, rule_view
+from services import RuleDraft, Services, parse_draft, rule_view
 
 rules_app = typer.Typer(help="Price-alert rules: add, list, remove.", no_args_is_help=True)
 
@@ -30,18 +30,6 @@ def _channels(specs: list[str]) -> list[dict[str, str]]:
             raise UsageError(msg)
         out_.append({"kind": kind, "target": target})
     return out_
-
-
-def _print_receipt(receipt: Receipt, json_: bool) -> None:
-    if json_:
-        out.emit_json(receipt.as_dict())
-        return
-    out.result(
-        f"{receipt.event.type} {receipt.entity_id} -> "
-        f"{receipt.topic}[{receipt.partition}]@{receipt.offset}"
-    )
-    for warning in receipt.warnings:
-        out.note(f"warning: {warning}")
 
 
 @rules_app.command("add")
@@ -89,14 +77,8 @@ def rules_add(
             "rule_id": rule_id,
         }
     )
-    settings = load_settings()
-
-    async def work() -> Receipt:
-        async with cli_services(settings, "ixo-cli-rules") as svc:
-            return await svc.rules.save(draft, trusted_chats=None)  # the operator's tool
-
-    receipt = asyncio.run(work())
-    _print_receipt(receipt, json_)
+    receipt = call("ixo-cli-rules", lambda svc: svc.rules.save(draft, trusted_chats=None))
+    print_receipt(receipt, json_)
 
 
 @rules_app.command("list")
@@ -107,13 +89,11 @@ def rules_list(
     json_: JsonOpt = False,
 ) -> None:
     """Live rules from the ``rules`` read model."""
-    settings = load_settings()
 
-    async def work() -> list[dict[str, Any]]:
-        async with cli_services(settings, "ixo-cli-rules") as svc:
-            return [rule_view(r) for r in await svc.rules.list(user)]
+    async def work(svc: Services) -> list[dict[str, Any]]:
+        return [rule_view(r) for r in await svc.rules.list(user)]
 
-    rows = asyncio.run(work())
+    rows = call("ixo-cli-rules", work)
     if json_:
         out.emit_json(rows)
         return
@@ -151,14 +131,8 @@ def rules_rm(
     json_: JsonOpt = False,
 ) -> None:
     """Delete a rule (publishes ixo.alert.rule.deleted.v1)."""
-    settings = load_settings()
-
-    async def work() -> Receipt:
-        async with cli_services(settings, "ixo-cli-rules") as svc:
-            return await svc.rules.delete(rule_id, user_id=user)
-
-    receipt = asyncio.run(work())
-    _print_receipt(receipt, json_)
+    receipt = call("ixo-cli-rules", lambda svc: svc.rules.delete(rule_id, user_id=user))
+    print_receipt(receipt, json_)
 
 
 @rules_app.command("backtest")

@@ -3,32 +3,20 @@ changed only through events on ``ixo.schedules`` and listed from the ``schedules
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated, Any
 
 import typer
 
 from cli import _output as out
-from cli._config import load_settings
 from cli._errors import UsageError
-from cli._services import cli_services
-from services import Receipt, ScheduleDraft, parse_schedule, schedule_view
+from cli._services import call, print_receipt
+from services import ScheduleDraft, Services, parse_schedule, schedule_view
 
 schedules_app = typer.Typer(
     help="Scheduled agent prompts and alert digests: add, list, remove.", no_args_is_help=True
 )
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for programs.")]
-
-
-def _print_receipt(receipt: Receipt, json_: bool) -> None:
-    if json_:
-        out.emit_json(receipt.as_dict())
-        return
-    out.result(
-        f"{receipt.event.type} {receipt.entity_id} -> "
-        f"{receipt.topic}[{receipt.partition}]@{receipt.offset}"
-    )
 
 
 @schedules_app.command("add")
@@ -86,14 +74,8 @@ def schedules_add(
             "schedule_id": schedule_id,
         }
     )
-    settings = load_settings()
-
-    async def work() -> Receipt:
-        async with cli_services(settings, "ixo-cli-schedules") as svc:
-            return await svc.schedules.create(draft, trusted_chats=None)  # the operator's tool
-
-    receipt = asyncio.run(work())
-    _print_receipt(receipt, json_)
+    receipt = call("ixo-cli-schedules", lambda svc: svc.schedules.create(draft, trusted_chats=None))
+    print_receipt(receipt, json_)
 
 
 @schedules_app.command("list")
@@ -104,13 +86,11 @@ def schedules_list(
     json_: JsonOpt = False,
 ) -> None:
     """Live schedules from the ``schedules`` read model, with their next run."""
-    settings = load_settings()
 
-    async def work() -> list[dict[str, Any]]:
-        async with cli_services(settings, "ixo-cli-schedules") as svc:
-            return [schedule_view(s) for s in await svc.schedules.list(user)]
+    async def work(svc: Services) -> list[dict[str, Any]]:
+        return [schedule_view(s) for s in await svc.schedules.list(user)]
 
-    rows = asyncio.run(work())
+    rows = call("ixo-cli-schedules", work)
     if json_:
         out.emit_json(rows)
         return
@@ -140,11 +120,5 @@ def schedules_rm(
     json_: JsonOpt = False,
 ) -> None:
     """Delete a schedule (publishes ixo.schedule.deleted.v1); it stops firing."""
-    settings = load_settings()
-
-    async def work() -> Receipt:
-        async with cli_services(settings, "ixo-cli-schedules") as svc:
-            return await svc.schedules.delete(schedule_id, user_id=user)
-
-    receipt = asyncio.run(work())
-    _print_receipt(receipt, json_)
+    receipt = call("ixo-cli-schedules", lambda svc: svc.schedules.delete(schedule_id, user_id=user))
+    print_receipt(receipt, json_)

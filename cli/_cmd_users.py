@@ -16,11 +16,10 @@ from typing import Annotated, Any
 import typer
 
 from cli import _output as out
-from cli._config import load_settings
 from cli._errors import UsageError
-from cli._services import cli_services
+from cli._services import call, cli_services
 from infra.settings import Settings
-from services import NewToken, TokenInfo
+from services import Services, TokenInfo
 
 users_app = typer.Typer(help="Users: create, list, set a password, delete.", no_args_is_help=True)
 tokens_app = typer.Typer(help="API tokens: create, list, revoke.", no_args_is_help=True)
@@ -54,16 +53,14 @@ def users_create(
 ) -> None:
     """Create a user (publishes ixo.user.created.v1)."""
     secret = _read_password(password_stdin) if (password or password_stdin) else None
-    settings = load_settings()
 
-    async def work() -> dict[str, Any]:
-        async with cli_services(settings, CLIENT) as svc:
-            receipt = await svc.identity.create_user(user_id, name)
-            if secret is not None:
-                await svc.identity.set_password(user_id, secret)
-            return receipt.as_dict()
+    async def work(svc: Services) -> dict[str, Any]:
+        receipt = await svc.identity.create_user(user_id, name)
+        if secret is not None:
+            await svc.identity.set_password(user_id, secret)
+        return receipt.as_dict()
 
-    done = asyncio.run(work())
+    done = call(CLIENT, work)
     if json_:
         out.emit_json(done)
         return
@@ -73,20 +70,18 @@ def users_create(
 @users_app.command("list")
 def users_list(json_: JsonOpt = False) -> None:
     """Users from the ``users`` read model."""
-    settings = load_settings()
 
-    async def work() -> list[dict[str, Any]]:
-        async with cli_services(settings, CLIENT) as svc:
-            return [
-                {
-                    "user_id": u.user_id,
-                    "display_name": u.display_name,
-                    "created_at": u.created_at.isoformat() if u.created_at else None,
-                }
-                for u in await svc.identity.users()
-            ]
+    async def work(svc: Services) -> list[dict[str, Any]]:
+        return [
+            {
+                "user_id": u.user_id,
+                "display_name": u.display_name,
+                "created_at": u.created_at.isoformat() if u.created_at else None,
+            }
+            for u in await svc.identity.users()
+        ]
 
-    rows = asyncio.run(work())
+    rows = call(CLIENT, work)
     if json_:
         out.emit_json(rows)
         return
@@ -105,13 +100,11 @@ def users_passwd(
 ) -> None:
     """Set a user's password for the web app (prompted, or from stdin)."""
     secret = _read_password(password_stdin)
-    settings = load_settings()
 
-    async def work() -> None:
-        async with cli_services(settings, CLIENT) as svc:
-            await svc.identity.set_password(user_id, secret)
+    async def work(svc: Services) -> None:
+        await svc.identity.set_password(user_id, secret)
 
-    asyncio.run(work())
+    call(CLIENT, work)
     out.result(f"password of {user_id} set")
 
 
@@ -120,13 +113,11 @@ def users_rm(
     user_id: Annotated[str, typer.Argument(metavar="USER_ID", show_default=False)],
 ) -> None:
     """Delete a user: they can no longer sign in; their tokens stop working."""
-    settings = load_settings()
 
-    async def work() -> None:
-        async with cli_services(settings, CLIENT) as svc:
-            await svc.identity.delete_user(user_id)
+    async def work(svc: Services) -> None:
+        await svc.identity.delete_user(user_id)
 
-    asyncio.run(work())
+    call(CLIENT, work)
     out.result(f"user {user_id} deleted")
 
 
@@ -152,13 +143,7 @@ def tokens_create(
     json_: JsonOpt = False,
 ) -> None:
     """Create an API token; its value is printed this once."""
-    settings = load_settings()
-
-    async def work() -> NewToken:
-        async with cli_services(settings, CLIENT) as svc:
-            return await svc.identity.create_token(user, tuple(scope or ["user"]), name)
-
-    made = asyncio.run(work())
+    made = call(CLIENT, lambda svc: svc.identity.create_token(user, tuple(scope or ["user"]), name))
     if json_:
         out.emit_json({"token": made.token, **made.info.as_dict()})
         return
@@ -174,13 +159,7 @@ def tokens_list(
     json_: JsonOpt = False,
 ) -> None:
     """API tokens (never their values)."""
-    settings = load_settings()
-
-    async def work() -> list[TokenInfo]:
-        async with cli_services(settings, CLIENT) as svc:
-            return await svc.identity.tokens(user)
-
-    found = asyncio.run(work())
+    found = call(CLIENT, lambda svc: svc.identity.tokens(user))
     if json_:
         out.emit_json([t.as_dict() for t in found])
         return
@@ -194,13 +173,7 @@ def tokens_revoke(
     token_id: Annotated[str, typer.Argument(metavar="TOKEN_ID", show_default=False)],
 ) -> None:
     """Revoke a token; every gateway refuses it within seconds."""
-    settings = load_settings()
-
-    async def work() -> TokenInfo:
-        async with cli_services(settings, CLIENT) as svc:
-            return await svc.identity.revoke_token(token_id)
-
-    info = asyncio.run(work())
+    info = call(CLIENT, lambda svc: svc.identity.revoke_token(token_id))
     out.result(f"{info.token_id} of {info.user_id} revoked")
 
 
