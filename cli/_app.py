@@ -12,6 +12,7 @@ from typer.core import TyperGroup
 
 from cli import _output as out
 from cli._cmd_dlq import dlq_app
+from cli._cmd_ingest import ingest
 from cli._cmd_replay import replay, schemas_app
 from cli._cmd_rules import rules_app
 from cli._cmd_run import run, up
@@ -127,6 +128,7 @@ app.add_typer(rules_app, name="rules")
 app.add_typer(schedules_app, name="schedules")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
+app.command()(ingest)
 
 
 def main() -> None:

@@ -151,6 +151,9 @@ class Settings(BaseSettings):
     state_dir: Path = Field(default_factory=_default_state_dir)
     gateway_host: str = "127.0.0.1"
     gateway_port: int = Field(default=8080, ge=1, le=65535)
+    ingest_max_bytes: int = Field(
+        default=5 * 1024 * 1024, ge=1, description="largest document to ingest (bytes)"
+    )
     gateway_max_body_bytes: int = Field(
         default=1024 * 1024, ge=1024, description="largest request body (bytes); larger: 413"
     )

@@ -17,6 +17,12 @@ class RagDocumentSubmittedV1(EventData):
     doc_id: Id
     text: str = Field(min_length=1, max_length=5_000_000)
     source: str = Field(min_length=1, max_length=2000)
+    owner: Id | None = None
+    """The user whose document it is (the uploader); ``None`` on events from before owners."""
+    title: str | None = Field(default=None, min_length=1, max_length=500)
+    media_type: str | None = Field(default=None, min_length=1, max_length=100)
+    """What the text was parsed from (``text/plain``, ``text/markdown``, ``text/html``,
+    ``application/pdf``)."""
 
 
 class RagDocumentIndexedV1(EventData):

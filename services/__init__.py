@@ -7,6 +7,13 @@ them into read models); queries read the read models through :class:`readmodels.
 
 from services._chat import ChatService, Submitted
 from services._commands import NotFound, Publisher, Receipt, parse_input
+from services._documents import (
+    MEDIA_TYPES,
+    DocumentService,
+    doc_id_for,
+    media_type_for,
+    parse_document,
+)
 from services._identity import (
     SESSION_TTL_S,
     IdentityService,
@@ -50,9 +57,11 @@ from services._subscriptions import (
 )
 
 __all__ = [
+    "MEDIA_TYPES",
     "SESSION_TTL_S",
     "AlertService",
     "ChatService",
+    "DocumentService",
     "IdentityService",
     "LinkCode",
     "LinkService",
@@ -80,8 +89,11 @@ __all__ = [
     "check_draft",
     "deliverable_kinds",
     "describe_schedule",
+    "doc_id_for",
+    "media_type_for",
     "new_secret",
     "next_run",
+    "parse_document",
     "parse_draft",
     "parse_input",
     "parse_schedule",

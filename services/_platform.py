@@ -17,6 +17,7 @@ from infra.settings import Settings
 from readmodels import ReadModels
 from services._chat import ChatService
 from services._commands import Publisher
+from services._documents import DocumentService
 from services._identity import IdentityService
 from services._links import LinkService
 from services._market import AlertService, PriceService
@@ -46,6 +47,7 @@ class Services:
     chat: ChatService
     links: LinkService
     identity: IdentityService
+    documents: DocumentService
 
     @classmethod
     def build(
@@ -91,5 +93,8 @@ class Services:
                 source=source,
                 key_prefix=key_prefix(settings, "identity"),
                 links=links,
+            ),
+            documents=DocumentService(
+                publisher, source=source, max_bytes=settings.ingest_max_bytes
             ),
         )

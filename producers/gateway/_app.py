@@ -42,6 +42,7 @@ from infra.redis import redis_client
 from infra.settings import Settings
 from producers.gateway._auth import OPERATOR, PrincipalDep, guard, install_openapi
 from producers.gateway._deps import ServicesDep
+from producers.gateway._documents import documents_router
 from producers.gateway._errors import bounded, install_error_handlers, invalid_response
 from producers.gateway._limits import BodySizeLimit, RateLimiter
 from producers.gateway._me import me_router
@@ -127,6 +128,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(schedules_router())
     app.include_router(me_router())
     app.include_router(tokens_router())
+    app.include_router(documents_router())
     install_openapi(app)
     return app
 
