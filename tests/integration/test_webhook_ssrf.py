@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request
 from redis.asyncio import Redis
 
 from consumers.notifier import RedisDirectory
-from consumers.notifier.app import build_app, key_prefix
+from consumers.notifier.app import GROUP_SUBSCRIPTIONS, build_app, key_prefix
 from infra.kafka import EventPublisher
 from infra.mongo import open_database
 from infra.net import Address, OutboundGuard, TargetNotAllowed, guarded_client, parse_networks
@@ -27,7 +27,7 @@ from schemas import (
     NotificationFailedV1,
 )
 from services import SubscriptionDraft, SubscriptionService
-from tests._kafka import eventually, read_topic, running
+from tests._kafka import eventually, group_caught_up, read_topic, running
 from tests.fakes import WebhookReceiver
 from tests.integration._notify import FAST, alert_event, outcome_count, outcomes, rule_event
 
@@ -158,6 +158,11 @@ async def test_a_redirect_to_an_internal_address_fails_generically(
         receiver.secrets[path] = receipt.secret
         receiver.respond(path, 302, location=target)
     async with running(build_app(settings, FAST)):
+
+        async def folded() -> bool:
+            return await group_caught_up(settings, NOTIFY_SUBSCRIPTIONS, GROUP_SUBSCRIPTIONS)
+
+        await eventually(folded)  # the subscriptions are routable before the alert arrives
         await publisher.publish(alert_event(rule_event([])))
         found = await outcome_count(settings, len(targets))
     assert len(found) == len(targets)
