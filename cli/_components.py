@@ -53,6 +53,16 @@ def _needs_discord(settings: Settings) -> str | None:
     return "IXO_DISCORD_TOKEN and IXO_DISCORD_PUBLIC_KEY are not set"
 
 
+def _needs_x(settings: Settings) -> str | None:
+    if settings.x_source != "api":
+        return None
+    if not settings.x_bearer_token.get_secret_value():
+        return "IXO_X_BEARER_TOKEN is not set (or set IXO_X_SOURCE=sample or file:PATH)"
+    if not (settings.x_queries or settings.x_user_ids):
+        return "neither IXO_X_QUERIES nor IXO_X_USER_IDS is set"
+    return None
+
+
 def run_faststream(build: Callable[[Settings], FastStream], settings: Settings) -> None:
     """Run a FastStream app until SIGTERM/SIGINT (FastStream handles both and stops cleanly)."""
     from infra.runtime import tune_gc
@@ -139,6 +149,30 @@ def _market_feed(settings: Settings) -> None:
         raise UsageError(str(exc)) from None
 
 
+def _x_source(settings: Settings) -> None:
+    import signal
+
+    from infra.runtime import tune_gc
+    from producers.x import XApiError, XFileError, XSourceError, run_x_source
+
+    configure_for(settings)
+    tune_gc()
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await run_x_source(settings, stop)
+
+    try:
+        asyncio.run(main())
+    except (XSourceError, XFileError) as exc:
+        raise UsageError(str(exc)) from None
+    except XApiError as exc:
+        raise CommandError(str(exc)) from None
+
+
 def _bot(which: str) -> Runner:
     def run(settings: Settings) -> None:
         from bots import BotConfigError, run_discord_bot, run_telegram_bot
@@ -171,7 +205,9 @@ COMPONENTS: dict[str, Component] = {
         Component("embedder", "chunks and embeds documents into Qdrant"),
         Component("chain-listener", "follows smart-contract logs on the EVM chain"),
         Component("market-feed", "publishes market price ticks", _market_feed),
-        Component("x-source", "scrapes posts from X"),
+        Component(
+            "x-source", "publishes posts from X (API, JSONL file or sample)", _x_source, _needs_x
+        ),
         Component("telegram-bot", "the Telegram bot", _bot("telegram"), _needs_telegram),
         Component("discord-bot", "the Discord bot", _bot("discord"), _needs_discord),
     )

@@ -148,6 +148,22 @@ class Settings(BaseSettings):
     discord_api_url: str = "https://discord.com/api/v10"
     x_bearer_token: SecretStr = SecretStr("")
     x_api_url: str = "https://api.x.com"
+    x_source: str = Field(
+        default="api",
+        description="x-source source: api (the X API v2 at IXO_X_API_URL), file:PATH (a JSONL "
+        "file of posts) or sample (the bundled synthetic posts)",
+    )
+    x_queries: list[str] = Field(
+        default_factory=list,
+        description='recent-search queries, a JSON list, e.g. ["$BTC -is:retweet", "from:x"]',
+    )
+    x_user_ids: list[str] = Field(
+        default_factory=list, description="user ids whose timelines are followed, a JSON list"
+    )
+    x_poll_interval_s: float = Field(
+        default=60.0, gt=0, description="pause between two polls of every query and timeline"
+    )
+    x_max_results: int = Field(default=100, ge=10, le=100, description="posts per page")
     state_dir: Path = Field(default_factory=_default_state_dir)
     gateway_host: str = "127.0.0.1"
     gateway_port: int = Field(default=8080, ge=1, le=65535)

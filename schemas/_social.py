@@ -20,3 +20,5 @@ class SocialPostScrapedV1(EventData):
     created_at: Timestamp
     url: str = Field(min_length=1, max_length=2000)
     metrics: dict[str, int] = Field(default_factory=dict)
+    symbols: tuple[str, ...] = ()
+    """Market symbols the post mentions (cashtags such as ``$BTC`` -> ``BTCUSDT``)."""

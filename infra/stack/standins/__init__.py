@@ -16,6 +16,7 @@ from infra.stack.standins._discord import DiscordCall, DiscordStandin
 from infra.stack.standins._openai import OpenAIStandIn, ScriptedCall, ScriptedReply, call
 from infra.stack.standins._server import LOOPBACK, LocalServer, free_port
 from infra.stack.standins._telegram import TelegramCall, TelegramStandin
+from infra.stack.standins._x import XRequest, XStandin
 
 __all__ = [
     "LOOPBACK",
@@ -27,6 +28,8 @@ __all__ = [
     "ScriptedReply",
     "TelegramCall",
     "TelegramStandin",
+    "XRequest",
+    "XStandin",
     "call",
     "free_port",
 ]
