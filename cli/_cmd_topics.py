@@ -19,7 +19,7 @@ from cli._errors import UsageError
 from cli._kafka import Start, connected_broker, read_records, topic_partitions
 from cli._lag import consumer_lag
 from cli._records import RawRecord, row_of
-from cli._times import parse_since
+from cli._times import age, parse_since
 from cli._where import Where
 from infra.kafka import EventPublisher, describe_topics, offsets_consumer
 from infra.settings import Settings
@@ -306,7 +306,8 @@ def lag(
         typer.Option(help="Only this consumer group (prefix added).", show_default=False),
     ] = None,
 ) -> None:
-    """Consumer lag of every consumer group with this deployment's prefix."""
+    """Consumer lag of every consumer group with this deployment's prefix: records behind, and
+    how long ago the oldest unprocessed record was written ("behind"; lag_s in --json)."""
     settings = load_settings()
     rows = asyncio.run(consumer_lag(settings, group))
     if json_:
@@ -318,12 +319,14 @@ def lag(
         out.note(f"no committed offsets for consumer groups{which}")
         return
     out.table(
-        ["group", "topic", "partition", "committed", "end", "lag"],
-        [[r.group, r.topic, r.partition, r.committed, r.end, r.lag] for r in rows],
-        right=["partition", "committed", "end", "lag"],
+        ["group", "topic", "partition", "committed", "end", "lag", "behind"],
+        [[r.group, r.topic, r.partition, r.committed, r.end, r.lag, age(r.lag_s)] for r in rows],
+        right=["partition", "committed", "end", "lag", "behind"],
     )
     total: dict[str, int] = {}
+    oldest: dict[str, float] = {}
     for r in rows:
         total[r.group] = total.get(r.group, 0) + r.lag
+        oldest[r.group] = max(oldest.get(r.group, 0.0), r.lag_s or 0.0)
     for name, value in total.items():
-        out.note(f"{name}: total lag {value}")
+        out.note(f"{name}: total lag {value}, {age(oldest[name])} behind")

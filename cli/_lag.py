@@ -1,12 +1,14 @@
-"""Consumer lag: for each consumer group of this deployment, committed offsets against the end."""
+"""Consumer lag: for each consumer group of this deployment, committed offsets against the end,
+and the lag in time: how long ago the oldest record the group has not processed was written."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Final
 
-from aiokafka import TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from cli._errors import CommandError
 from infra.kafka import admin_client, offsets_consumer
@@ -24,6 +26,9 @@ class LagRow:
     committed: int | None
     end: int
     lag: int
+    lag_s: float | None = None
+    """Seconds since the oldest unprocessed record was written (its Kafka timestamp); 0 when
+    nothing is behind, None when that record could not be read (deleted by retention)."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -76,6 +81,65 @@ async def consumer_lag(settings: Settings, group: str | None = None) -> list[Lag
         )
         ends: dict[TopicPartition, int] = await consumer.end_offsets(tps) if tps else {}
         begins: dict[TopicPartition, int] = await consumer.beginning_offsets(tps) if tps else {}
+        rows = _rows(groups, committed, ends, begins)
+        wanted = {(r.topic, r.partition, r.end - r.lag) for r in rows if r.lag > 0}
+        stamps = await _timestamps(consumer, wanted)
+    now_ms = time.time() * 1000
+    return [
+        replace(
+            r,
+            lag_s=0.0
+            if r.lag == 0
+            else (
+                max(0.0, (now_ms - stamp) / 1000)
+                if (stamp := stamps.get((r.topic, r.partition, r.end - r.lag))) is not None
+                else None
+            ),
+        )
+        for r in rows
+    ]
+
+
+async def _timestamps(
+    consumer: AIOKafkaConsumer, wanted: Iterable[tuple[str, int, int]], timeout_s: float = 10.0
+) -> dict[tuple[str, int, int], int]:
+    """The Kafka timestamp (ms) of the record at each (topic, partition, offset): one read of
+    the first record from that offset per partition (several groups at one offset share it)."""
+    by_tp: dict[TopicPartition, set[int]] = {}
+    for topic, partition, offset in wanted:
+        by_tp.setdefault(TopicPartition(topic, partition), set()).add(offset)
+    found: dict[tuple[str, int, int], int] = {}
+    for offsets in _rounds(by_tp):
+        consumer.assign(list(offsets))
+        for tp, offset in offsets.items():
+            consumer.seek(tp, offset)
+        remaining = set(offsets)
+        deadline = time.monotonic() + timeout_s
+        while remaining and time.monotonic() < deadline:
+            batch = await consumer.getmany(*remaining, timeout_ms=500, max_records=1)
+            for tp, records in batch.items():
+                if records and tp in remaining:
+                    # the first record at or after the offset (a compacted topic may skip some)
+                    found[tp.topic, tp.partition, offsets[tp]] = records[0].timestamp
+                    remaining.discard(tp)
+    return found
+
+
+def _rounds(by_tp: Mapping[TopicPartition, set[int]]) -> list[dict[TopicPartition, int]]:
+    """Offsets to read, one per partition per round (a consumer has one position each)."""
+    pending = {tp: sorted(offsets) for tp, offsets in by_tp.items()}
+    rounds: list[dict[TopicPartition, int]] = []
+    while any(pending.values()):
+        rounds.append({tp: offs.pop(0) for tp, offs in pending.items() if offs})
+    return rounds
+
+
+def _rows(
+    groups: list[str],
+    committed: Mapping[str, Mapping[TopicPartition, Any]],
+    ends: Mapping[TopicPartition, int],
+    begins: Mapping[TopicPartition, int],
+) -> list[LagRow]:
     rows = []
     for gid in groups:
         for tp, meta in sorted(committed[gid].items()):

@@ -29,3 +29,17 @@ def parse_since(text: str, *, now: datetime | None = None) -> datetime:
     if found.tzinfo is None:
         found = found.replace(tzinfo=UTC)
     return found.astimezone(UTC)
+
+
+def age(seconds: float | None) -> str:
+    """A duration for people: ``0s``, ``42s``, ``3m 04s``, ``2h 05m``, ``3d 4h``; ``?`` unknown."""
+    if seconds is None:
+        return "?"
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h {s % 3600 // 60:02d}m"
+    return f"{s // 86400}d {s % 86400 // 3600}h"
