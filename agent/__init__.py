@@ -8,7 +8,9 @@
   :class:`AgentOrchestrator` runs a graph and checkpoints after every step.
 - ``@tool`` registers tools (typed pydantic arguments -> JSON Schema); :data:`TOOLS` holds the
   built-in ``get_price``, ``create_alert``, ``list_alerts`` (rules, and fired alerts when an
-  :class:`AlertsPort` is wired), ``delete_alert``.
+  :class:`AlertsPort` is wired), ``delete_alert``, and the knowledge tools ``search_knowledge``
+  and ``recent_posts`` (a :class:`KnowledgePort` in ``Ports.extras["knowledge"]``; every passage
+  carries its citation).
 - :class:`OpenAIChatModel` talks to any OpenAI-compatible Chat Completions API; without one
   the agent runs the deterministic command planner (:func:`plan`).
 - Stores (Strategy): :class:`CheckpointStore` and :class:`ToolResultCache`, in Redis (default),
@@ -18,7 +20,12 @@ Imports :mod:`schemas` and third-party libraries only; Kafka and the read models
 through the ports, implemented by the wiring layer.
 """
 
-from agent import _market_tools, _nodes, _planner  # noqa: F401 - register tools and node kinds
+from agent import (  # noqa: F401 - register tools and node kinds
+    _knowledge_tools,
+    _market_tools,
+    _nodes,
+    _planner,
+)
 from agent._config import (
     AgentConfig,
     GraphSpec,
@@ -37,6 +44,13 @@ from agent._errors import (
     ToolError,
 )
 from agent._factory import Agent, AgentFactory, Answer
+from agent._knowledge_tools import (
+    KNOWLEDGE_PORT,
+    RecentPostsArgs,
+    SearchKnowledgeArgs,
+    hit_summary,
+    post_summary,
+)
 from agent._llm import LLMEndpoint, LLMOptions, OpenAIChatModel
 from agent._market_tools import (
     CreateAlertArgs,
@@ -79,7 +93,10 @@ from agent._types import (
     ChatModel,
     CheckpointStore,
     DeltaCallback,
+    KnowledgeHitView,
+    KnowledgePort,
     Ports,
+    PostView,
     PricePort,
     ResponseSink,
     RulesPort,
@@ -92,6 +109,7 @@ __all__ = [
     "AGENT_NAMESPACE",
     "END",
     "HELP",
+    "KNOWLEDGE_PORT",
     "NODE_TYPES",
     "TOOLS",
     "Agent",
@@ -114,6 +132,8 @@ __all__ = [
     "DeltaCallback",
     "GetPriceArgs",
     "GraphSpec",
+    "KnowledgeHitView",
+    "KnowledgePort",
     "LLMEndpoint",
     "LLMNode",
     "LLMOptions",
@@ -132,7 +152,9 @@ __all__ = [
     "NodeSpec",
     "OpenAIChatModel",
     "Ports",
+    "PostView",
     "PricePort",
+    "RecentPostsArgs",
     "RedisCheckpointStore",
     "RedisToolResultCache",
     "Reply",
@@ -143,6 +165,7 @@ __all__ = [
     "RulesPort",
     "RunContext",
     "RunOutcome",
+    "SearchKnowledgeArgs",
     "StaleCheckpoint",
     "StepLimitExceeded",
     "StoreConfig",
@@ -158,10 +181,12 @@ __all__ = [
     "ToolsNode",
     "alert_summary",
     "describe",
+    "hit_summary",
     "load_config",
     "node_type",
     "packaged_configs",
     "plan",
+    "post_summary",
     "register_node",
     "rule_summary",
     "tool",

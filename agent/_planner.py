@@ -7,8 +7,10 @@
 Commands: ``price BTC`` · ``alert BTC above 70000`` (``below``, ``crosses_above``,
 ``crosses_below``) · ``alert BTC pct 5 3600`` (a 5 % move within 3600 s; ``-5`` for a drop;
 the window may be written ``1h``, ``15m``, ``90s``, ``1d``) · ``alerts`` (rules and the alerts
-that fired lately) · ``unalert ID``. Every alert can also be written condition first:
-``pct BTC 5 3600``, ``above BTC 70000``. A leading ``/`` (bot style) is accepted; anything else
+that fired lately) · ``unalert ID`` · ``search WORDS`` (the knowledge base: posts and the user's
+documents, each passage with its citation) · ``posts BTC`` (the latest posts about a symbol, or
+containing words). Every alert can also be written condition first: ``pct BTC 5 3600``,
+``above BTC 70000``. A leading ``/`` (bot style) is accepted; anything else
 gets the list of commands.
 """
 
@@ -23,6 +25,7 @@ from typing import Any, Final
 
 from pydantic import BaseModel, ValidationError
 
+from agent._knowledge_tools import RecentPostsArgs, SearchKnowledgeArgs, snippet
 from agent._market_tools import CreateAlertArgs, DeleteAlertArgs, GetPriceArgs, ListAlertsArgs
 from agent._messages import ToolRequest
 from agent._node import (
@@ -44,7 +47,9 @@ HELP: Final = (
     "- alert BTC pct 5 3600 (or pct BTC 5 3600): an alert on a 5% move within 3600 s "
     "(-5 for a drop)\n"
     "- alerts: your alerts and the ones that fired lately\n"
-    "- unalert ID: delete an alert"
+    "- unalert ID: delete an alert\n"
+    "- search WORDS: the knowledge base (posts and your documents), with sources\n"
+    "- posts BTC: the latest posts about a symbol (or containing some words)"
 )
 USAGE: Final = {
     "price": "price SYMBOL, e.g. price BTC",
@@ -53,6 +58,8 @@ USAGE: Final = {
     "e.g. alert BTC above 70000 or alert BTC pct 5 1h",
     "alerts": "alerts",
     "unalert": "unalert ID (the id shown by alerts)",
+    "search": "search WORDS, e.g. search bitcoin halving schedule",
+    "posts": "posts SYMBOL or posts WORDS, e.g. posts BTC",
 }
 KINDS: Final = {
     "above": "above",
@@ -113,6 +120,8 @@ def _verb(tool: str) -> str:
         "create_alert": "alert",
         "list_alerts": "alerts",
         "delete_alert": "unalert",
+        "search_knowledge": "search",
+        "recent_posts": "posts",
     }[tool]
 
 
@@ -153,6 +162,18 @@ def _unalert(args: list[str]) -> Command | Reply:
     return _validated("delete_alert", DeleteAlertArgs, {"rule_id": args[0]})
 
 
+def _search(args: list[str]) -> Command | Reply:
+    if not args:
+        return Reply(f"Usage: {USAGE['search']}")
+    return _validated("search_knowledge", SearchKnowledgeArgs, {"query": " ".join(args)})
+
+
+def _posts(args: list[str]) -> Command | Reply:
+    if not args:
+        return Reply(f"Usage: {USAGE['posts']}")
+    return _validated("recent_posts", RecentPostsArgs, {"symbol_or_query": " ".join(args)})
+
+
 _VERBS: Final[dict[str, Callable[[list[str]], Command | Reply]]] = {
     "price": _price,
     "alert": _alert,
@@ -160,6 +181,9 @@ _VERBS: Final[dict[str, Callable[[list[str]], Command | Reply]]] = {
     "list": _alerts,
     "unalert": _unalert,
     "delete": _unalert,
+    "search": _search,
+    "posts": _posts,
+    "news": _posts,
     **{word: _condition_first(word) for word in KINDS if word != "%"},
 }
 
@@ -201,17 +225,52 @@ def _list_text(result: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+SNIPPET_IN_ANSWER: Final = 240
+"""The most characters of one passage or post quoted in the planner's answer."""
+
+
+def _search_text(result: Mapping[str, Any]) -> str:
+    """The passages found, numbered, each with its source (a URL, or a document and chunk)."""
+    hits = result.get("hits") or []
+    if not hits:
+        return f'I found nothing about "{result.get("query", "")}" in the knowledge base.'
+    lines = [f'What I found about "{result.get("query", "")}":']
+    lines += [
+        f"[{h['n']}] {snippet(str(h['text']), SNIPPET_IN_ANSWER)} (source: {h['citation']})"
+        for h in hits
+    ]
+    return "\n".join(lines)
+
+
+def _posts_text(result: Mapping[str, Any]) -> str:
+    """The latest posts, newest first, each with its URL."""
+    posts = result.get("posts") or []
+    about = result.get("symbol_or_query", "")
+    if not posts:
+        return f"No posts about {about} yet."
+    lines = [f"Latest posts about {about}:"]
+    for p in posts:
+        when = datetime.fromisoformat(str(p["created_at"])).astimezone(UTC)
+        text = snippet(str(p["text"]), SNIPPET_IN_ANSWER)
+        lines.append(f"- {when:%Y-%m-%d %H:%M} UTC, {p['author']}: {text} ({p['citation']})")
+    return "\n".join(lines)
+
+
 _WHAT: Final = {
     "get_price": "get the price",
     "create_alert": "create the alert",
     "list_alerts": "list your alerts",
     "delete_alert": "delete the alert",
+    "search_knowledge": "search the knowledge base",
+    "recent_posts": "read the latest posts",
 }
 _WORDING: Final[dict[str, Callable[[Mapping[str, Any]], str]]] = {
     "get_price": lambda r: f"{r['symbol']}: {r['price']} (at {r['time']}).",
     "create_alert": lambda r: f"Alert created: {r['symbol']} {_condition(r)} (id {r['rule_id']}).",
     "list_alerts": _list_text,
     "delete_alert": lambda r: f"Alert {r['deleted']} deleted.",
+    "search_knowledge": _search_text,
+    "recent_posts": _posts_text,
 }
 
 

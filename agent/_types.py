@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -90,6 +90,62 @@ class AlertsPort(Protocol):
 
     async def recent_alerts(self, user_id: str, limit: int) -> Sequence[AlertView]:
         """The user's latest ``limit`` rule matches, newest first."""
+        ...
+
+
+class KnowledgeHitView(BaseModel):
+    """A passage the knowledge search found: a post, or one chunk of a document, with how an
+    answer cites it (``citation``: the post's URL, or the document id and chunk)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    doc_id: str
+    chunk: int = 0
+    text: str
+    score: float
+    source: Literal["post", "document"]
+    citation: str
+    url: str | None = None
+    title: str | None = None
+    symbols: tuple[str, ...] = ()
+    created_at: datetime | None = None
+
+
+class PostView(BaseModel):
+    """A scraped social post as the ``posts`` read model shows it."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    post_id: str
+    author: str
+    text: str
+    url: str
+    created_at: datetime
+    symbols: tuple[str, ...] = ()
+
+
+class KnowledgePort(Protocol):
+    """The knowledge base: dense search over posts and documents, and the ``posts`` read model.
+    Read only; wired as ``Ports(extras={"knowledge": ...})``."""
+
+    async def search(
+        self,
+        user_id: str,
+        query: str,
+        *,
+        k: int,
+        source: Literal["post", "document"] | None = None,
+        since: datetime | None = None,
+        symbol: str | None = None,
+    ) -> Sequence[KnowledgeHitView]:
+        """The ``k`` passages nearest ``query`` that ``user_id`` may read (posts, and their own
+        documents only), best first."""
+        ...
+
+    async def recent_posts(
+        self, symbol_or_query: str, *, since: datetime | None = None, limit: int
+    ) -> Sequence[PostView]:
+        """The latest posts tagged with a symbol or containing the words, newest first."""
         ...
 
 

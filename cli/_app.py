@@ -11,8 +11,10 @@ import typer
 from typer.core import TyperGroup
 
 from cli import _output as out
+from cli._cmd_contracts import contracts_app
 from cli._cmd_dlq import dlq_app
 from cli._cmd_ingest import ingest
+from cli._cmd_knowledge import posts, search
 from cli._cmd_replay import replay, schemas_app
 from cli._cmd_rules import rules_app
 from cli._cmd_run import run, up
@@ -129,6 +131,9 @@ app.add_typer(schedules_app, name="schedules")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 app.command()(ingest)
+app.add_typer(contracts_app, name="contracts")
+app.command()(search)
+app.command()(posts)
 
 
 def main() -> None:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from cli import _output as out
 from cli._config import load_settings
-from cli._errors import UsageError
+from cli._errors import CommandError, UsageError
 from cli._kafka import topic_partitions
 from cli._times import parse_since
 from infra.kafka import offsets_consumer
@@ -43,9 +43,68 @@ async def _replay(
         return await replay(store, projection, consumer, topic, since=since, progress=progress)
 
 
+KNOWLEDGE = "knowledge"
+
+
+async def _replay_knowledge(
+    settings: Settings, *, force: bool, drop_old: bool, progress: Callable[[str, int, int], None]
+) -> dict[str, Any]:
+    from consumers.embedder.app import (
+        ModelUnavailable,
+        ReplayFailed,
+        StoreUnavailable,
+        replay_knowledge,
+    )
+
+    try:
+        return await replay_knowledge(settings, force=force, drop_old=drop_old, progress=progress)
+    except (ReplayFailed, StoreUnavailable, ModelUnavailable) as exc:
+        raise CommandError(str(exc)) from None
+
+
+def _knowledge(settings: Settings, *, force: bool, drop_old: bool, json_: bool) -> None:
+    """``ixo replay knowledge``: a new collection from the topics, checked, swapped in."""
+    with out.progress_bar("replay knowledge") as bar:
+        task = bar.task_ids[0]
+
+        def progress(phase: str, done: int, total: int) -> None:
+            bar.update(task, description=f"knowledge: {phase}", completed=done, total=total)
+
+        result = asyncio.run(
+            _replay_knowledge(settings, force=force, drop_old=drop_old, progress=progress)
+        )
+    if json_:
+        out.emit_json(result)
+        return
+    recall = result.get("recall")
+    out.table(
+        ["collection", "previous", "model", "records", "items", "points", "recall", "seconds"],
+        [
+            [
+                result["collection"],
+                result["previous"] or "-",
+                f"{result['model']} ({result['revision']})",
+                result["records"],
+                result["items"],
+                result["points"],
+                "-" if recall is None else f"{recall:.3f} ({result['queries']} queries)",
+                f"{result['seconds']:.2f}",
+            ]
+        ],
+        right=["records", "items", "points", "seconds"],
+    )
+    if result["dropped"]:
+        out.result(f"dropped {', '.join(result['dropped'])}")
+
+
 def replay(
     projection: Annotated[
-        str, typer.Argument(help="The projection to rebuild, e.g. prices.", show_default=False)
+        str,
+        typer.Argument(
+            help="The projection to rebuild, e.g. prices; or knowledge (the Qdrant collection"
+            " the agent searches, rebuilt from the posts and documents topics).",
+            show_default=False,
+        ),
     ],
     from_beginning: Annotated[
         bool,
@@ -63,13 +122,38 @@ def replay(
             show_default=False,
         ),
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="knowledge: swap in the rebuilt collection even if its recall check fails.",
+        ),
+    ] = False,
+    drop_old: Annotated[
+        bool,
+        typer.Option(
+            "--drop-old",
+            help="knowledge: drop the previous collection too (kept by default, the way back).",
+        ),
+    ] = False,
     json_: Annotated[bool, typer.Option("--json", help="Print JSON for programs.")] = False,
 ) -> None:
-    """Rebuild a read model from its topic while the live projector keeps running."""
+    """Rebuild a read model from its topic while the live projector keeps running; or the
+    knowledge collection (a new one from the topics, checked, then the alias swapped)."""
     from consumers.projector import PROJECTIONS
 
+    if projection == KNOWLEDGE:
+        if since is not None:
+            msg = "knowledge is always rebuilt from the beginning (--since does not apply)"
+            raise UsageError(msg)
+        _knowledge(load_settings(), force=force, drop_old=drop_old, json_=json_)
+        return
     if projection not in PROJECTIONS:
-        msg = f"unknown projection {projection!r} (known: {', '.join(PROJECTIONS)})"
+        known = ", ".join([*PROJECTIONS, KNOWLEDGE])
+        msg = f"unknown projection {projection!r} (known: {known})"
+        raise UsageError(msg)
+    if force or drop_old:
+        msg = "--force and --drop-old apply to knowledge only"
         raise UsageError(msg)
     if from_beginning and since is not None:
         msg = "--from-beginning and --since exclude each other"

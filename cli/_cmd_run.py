@@ -11,6 +11,7 @@ import httpx
 import typer
 
 from cli import _output as out
+from cli._cmd_contracts import deploy_for_up
 from cli._cmd_stack import FreePortsOpt, KafkaChoice, KafkaOpt, TimeoutOpt, start_stack
 from cli._cmd_users import announce_operator_token
 from cli._components import available, resolve
@@ -136,8 +137,11 @@ def up(
                 "kafka_bootstrap": env["IXO_KAFKA_BOOTSTRAP"],
                 "mongodb_url": env["IXO_MONGODB_URL"],
                 "redis_url": env["IXO_REDIS_URL"],
+                "eth_rpc_url": env.get("IXO_ETH_RPC_URL", settings.eth_rpc_url),
             }
         )
+        if "IXO_ETH_RPC_URL" in stack.env():
+            deploy_for_up(settings)
     announce_operator_token(settings)
     env["PYTHONUNBUFFERED"] = "1"
     width = max(len(c.name) for c in components)

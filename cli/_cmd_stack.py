@@ -16,7 +16,7 @@ from infra.settings import Settings
 from infra.stack import KafkaImpl, LocalStack, RunningComponents, StackPorts
 
 stack_app = typer.Typer(
-    help="The local stack (Kafka, MongoDB-compatible FerretDB, Redis) as processes.",
+    help="The local stack (Kafka, MongoDB-compatible FerretDB, Redis, anvil) as processes.",
     no_args_is_help=True,
 )
 
@@ -63,6 +63,7 @@ def start_stack(
         StackPorts.free() if free_ports else None,
         kafka_impl=_IMPLS[kafka],
         progress=out.step,
+        anvil_block_time_s=settings.anvil_block_time_s,
     )
     stack.up(timeout=timeout)
     stack_settings = with_env(stack.env())

@@ -107,17 +107,41 @@ def _orchestrator(settings: Settings) -> None:
     run_faststream(build_app, settings)
 
 
+def _needs_rag(_: Settings) -> str | None:
+    import importlib.util
+
+    if importlib.util.find_spec("sentence_transformers") is None:
+        return "the rag extra is not installed (pip install 'impressox[rag]')"
+    return None
+
+
+def _embedder(settings: Settings) -> None:
+    from consumers.embedder.app import (
+        ModelMismatch,
+        ModelUnavailable,
+        StoreUnavailable,
+        build_app,
+    )
+
+    try:
+        run_faststream(build_app, settings)
+    except (ModelMismatch, ModelUnavailable, StoreUnavailable) as exc:
+        raise CommandError(str(exc)) from None
+
+
 def _gateway(settings: Settings) -> None:
     import uvicorn
 
+    from consumers.embedder.app import open_knowledge_search
     from infra.runtime import tune_gc
     from producers.gateway import create_app
 
     configure_for(settings)
     tune_gc()
-    # uvicorn stops cleanly on SIGTERM/SIGINT (lifespan shutdown closes Kafka and MongoDB).
+    # uvicorn stops cleanly on SIGTERM/SIGINT (lifespan shutdown closes Kafka, MongoDB and the
+    # knowledge search: the embedder's server, or the Qdrant server of IXO_QDRANT_URL).
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, knowledge=open_knowledge_search(settings)),
         host=settings.gateway_host,
         port=settings.gateway_port,
         log_config=None,
@@ -202,7 +226,12 @@ COMPONENTS: dict[str, Component] = {
             "notifier", "delivers alert matches to Telegram, Discord and webhooks", _notifier
         ),
         Component("scheduler", "emits scheduled events", _scheduler),
-        Component("embedder", "chunks and embeds documents into Qdrant"),
+        Component(
+            "embedder",
+            "chunks and embeds posts and documents into Qdrant; answers knowledge searches",
+            _embedder,
+            _needs_rag,
+        ),
         Component("chain-listener", "follows smart-contract logs on the EVM chain"),
         Component("market-feed", "publishes market price ticks", _market_feed),
         Component(

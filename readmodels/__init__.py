@@ -10,6 +10,7 @@ from readmodels._documents import (
     Conversation,
     Link,
     NotificationDelivery,
+    Post,
     Price,
     ReadModel,
     Rule,
@@ -30,6 +31,7 @@ ROWS: tuple[type[ReadModel], ...] = (
     Schedule,
     User,
     Link,
+    Post,
 )
 """Every read model the projector writes."""
 
@@ -43,6 +45,7 @@ __all__ = [
     "Conversation",
     "Link",
     "NotificationDelivery",
+    "Post",
     "Price",
     "ReadModel",
     "ReadModels",

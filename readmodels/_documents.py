@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from beanie import Document
 from pydantic import BaseModel, ConfigDict, Field
-from pymongo import IndexModel
+from pymongo import ASCENDING, DESCENDING, IndexModel
 
 
 class ReadModel(BaseModel):
@@ -222,6 +222,29 @@ class Link(ReadModel):
     class Settings:
         name = "links"
         indexes: ClassVar[list[IndexModel]] = [IndexModel("user_id")]
+
+
+class Post(ReadModel):
+    """A scraped social post as its last event left it (a re-scrape updates its metrics)."""
+
+    id: str = Field(alias="_id", description="The post id")
+    post_id: str
+    author: str
+    text: str
+    url: str
+    created_at: datetime
+    metrics: dict[str, int] = Field(default_factory=dict)
+    symbols: list[str] = Field(default_factory=list)
+    event_id: str
+    order: str
+
+    class Settings:
+        name = "posts"
+        # One compound index serves "a symbol's posts, newest first" (decision 0133); a single
+        # compound index re-initialises cleanly on FerretDB 1.24, two indexes do not.
+        indexes: ClassVar[list[IndexModel]] = [
+            IndexModel([("symbols", ASCENDING), ("created_at", DESCENDING)])
+        ]
 
 
 def collection_document(model: type[ReadModel]) -> type[Document]:

@@ -21,6 +21,7 @@ from readmodels._documents import (
     Conversation,
     Link,
     NotificationDelivery,
+    Post,
     Price,
     ReadModel,
     Rule,
@@ -31,6 +32,14 @@ from readmodels._documents import (
 from schemas import TransientError
 
 D = TypeVar("D", bound=ReadModel)
+REGEX_SPECIALS = frozenset("\\.^$|?*+()[]{}")
+"""What must be escaped to match a text literally, in Go's RE2 syntax as in PCRE (FerretDB uses
+the former, MongoDB the latter; both refuse an escaped letter or space, so escape only these)."""
+
+
+def literal_pattern(text: str) -> str:
+    """A regular expression matching ``text`` literally."""
+    return "".join("\\" + c if c in REGEX_SPECIALS else c for c in text)
 
 
 @asynccontextmanager
@@ -158,3 +167,33 @@ class ReadModels:
     async def deliveries(self, match_id: str) -> list[NotificationDelivery]:
         """The outcome of every channel of one alert."""
         return await self._many(NotificationDelivery, {"match_id": match_id}, sort=[("_id", 1)])
+
+    # posts
+    async def posts(
+        self,
+        *,
+        symbol: str | None = None,
+        text: str | None = None,
+        either: bool = False,
+        since: datetime | None = None,
+        limit: int = 50,
+    ) -> list[Post]:
+        """Posts, newest first: tagged with ``symbol``, containing ``text`` (case-insensitive)
+        and created at or after ``since``; with ``either``, a post matching the symbol or the
+        text is enough."""
+        clauses: list[dict[str, Any]] = []
+        if symbol is not None:
+            clauses.append({"symbols": symbol})
+        if text:
+            clauses.append({"text": {"$regex": literal_pattern(text), "$options": "i"}})
+        query: dict[str, Any] = {}
+        if either and len(clauses) > 1:
+            query["$or"] = clauses
+        else:
+            for clause in clauses:
+                query.update(clause)
+        if since is not None:
+            query["created_at"] = {"$gte": since}
+        return await self._many(
+            Post, query, sort=[("created_at", DESCENDING), ("_id", 1)], limit=limit
+        )

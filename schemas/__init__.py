@@ -18,10 +18,12 @@ from schemas._catalogue import (
     ALERT_MATCHES,
     ALERT_RULES,
     CATALOGUE,
+    CHAIN_CONTRACTS,
     CHAIN_LOGS,
     CHAIN_WATCHES,
     CHAT_REQUESTS,
     CHAT_RESPONSES,
+    DLQ_REQUEUES,
     DLQ_SUFFIX,
     MARKET_TICKS,
     NOTIFY_DELIVERIES,
@@ -37,7 +39,13 @@ from schemas._catalogue import (
     Catalogue,
     Topic,
 )
-from schemas._chain import ChainLogObservedV1, ChainWatchAddedV1, ChainWatchRemovedV1
+from schemas._chain import (
+    ChainContractDeployedV1,
+    ChainContractUpgradedV1,
+    ChainLogObservedV1,
+    ChainWatchAddedV1,
+    ChainWatchRemovedV1,
+)
 from schemas._chat import (
     MAX_TEXT as CHAT_MAX_TEXT,
 )
@@ -65,7 +73,10 @@ from schemas._headers import (
     HEADER_CONTENT_TYPE,
     HEADER_ERROR,
     HEADER_ERROR_TYPE,
+    HEADER_GROUP,
     HEADER_ID,
+    HEADER_REQUEUE_OF,
+    HEADER_REQUEUED_FOR,
     HEADER_SOURCE_OFFSET,
     HEADER_SOURCE_PARTITION,
     HEADER_SOURCE_TOPIC,
@@ -76,6 +87,7 @@ from schemas._headers import (
 )
 from schemas._market import MarketTickV1
 from schemas._notify import NotificationDeliveredV1, NotificationFailedV1
+from schemas._ops import DeadLetterRequeuedV1, dead_letter_id
 from schemas._rag import RagDocumentIndexedV1, RagDocumentSubmittedV1
 from schemas._social import SocialPostScrapedV1
 from schemas._subscriptions import (
@@ -96,17 +108,22 @@ __all__ = [
     "ALERT_MATCHES",
     "ALERT_RULES",
     "CATALOGUE",
+    "CHAIN_CONTRACTS",
     "CHAIN_LOGS",
     "CHAIN_WATCHES",
     "CHAT_MAX_TEXT",
     "CHAT_REQUESTS",
     "CHAT_RESPONSES",
     "CLOUDEVENTS_CONTENT_TYPE",
+    "DLQ_REQUEUES",
     "DLQ_SUFFIX",
     "HEADER_CONTENT_TYPE",
     "HEADER_ERROR",
     "HEADER_ERROR_TYPE",
+    "HEADER_GROUP",
     "HEADER_ID",
+    "HEADER_REQUEUED_FOR",
+    "HEADER_REQUEUE_OF",
     "HEADER_SOURCE_OFFSET",
     "HEADER_SOURCE_PARTITION",
     "HEADER_SOURCE_TOPIC",
@@ -131,6 +148,8 @@ __all__ = [
     "AlertTriggeredV1",
     "AnyEvent",
     "Catalogue",
+    "ChainContractDeployedV1",
+    "ChainContractUpgradedV1",
     "ChainLogObservedV1",
     "ChainWatchAddedV1",
     "ChainWatchRemovedV1",
@@ -143,6 +162,7 @@ __all__ = [
     "CloudEvent",
     "Condition",
     "ConditionKind",
+    "DeadLetterRequeuedV1",
     "Dec",
     "EventCodec",
     "EventData",
@@ -176,6 +196,7 @@ __all__ = [
     "build_event",
     "catalogue_document",
     "codec_for",
+    "dead_letter_id",
     "decimal_str",
     "decode_any",
     "encode",

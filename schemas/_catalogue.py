@@ -14,7 +14,13 @@ from schemas._alerts import (
     AlertTriggeredV1,
 )
 from schemas._base import EventData
-from schemas._chain import ChainLogObservedV1, ChainWatchAddedV1, ChainWatchRemovedV1
+from schemas._chain import (
+    ChainContractDeployedV1,
+    ChainContractUpgradedV1,
+    ChainLogObservedV1,
+    ChainWatchAddedV1,
+    ChainWatchRemovedV1,
+)
 from schemas._chat import (
     AgentToolCalledV1,
     ChatMessageReceivedV1,
@@ -24,6 +30,7 @@ from schemas._chat import (
 from schemas._errors import UnknownTopic
 from schemas._market import MarketTickV1
 from schemas._notify import NotificationDeliveredV1, NotificationFailedV1
+from schemas._ops import DeadLetterRequeuedV1
 from schemas._rag import RagDocumentIndexedV1, RagDocumentSubmittedV1
 from schemas._social import SocialPostScrapedV1
 from schemas._subscriptions import (
@@ -162,6 +169,13 @@ CHAIN_LOGS = Topic(
     retention_ms=30 * DAY_MS,
     description="Decoded smart-contract logs, with reorg retractions",
 )
+CHAIN_CONTRACTS = Topic(
+    "ixo.chain.contracts",
+    "address",
+    (ChainContractDeployedV1, ChainContractUpgradedV1),
+    compacted=True,
+    description="Deployment records of our proxies: address, implementation (compacted)",
+)
 
 # Catalogue extensions beyond DESIGN.md's table (docs/DESIGN.md lists them too).
 NOTIFY_SUBSCRIPTIONS = Topic(
@@ -198,6 +212,13 @@ TASKS_DUE = Topic(
     (TaskDueV1,),
     retention_ms=7 * DAY_MS,
     description="Time slots of scheduled tasks that are due",
+)
+DLQ_REQUEUES = Topic(
+    "ixo.dlq.requeues",
+    "dead_letter_id",
+    (DeadLetterRequeuedV1,),
+    compacted=True,
+    description="Dead letters published again by an operator, one record each (compacted)",
 )
 
 
@@ -278,10 +299,12 @@ CATALOGUE = Catalogue(
         RAG_DOCUMENTS,
         CHAIN_WATCHES,
         CHAIN_LOGS,
+        CHAIN_CONTRACTS,
         NOTIFY_SUBSCRIPTIONS,
         USER_LINKS,
         USERS,
         SCHEDULES,
         TASKS_DUE,
+        DLQ_REQUEUES,
     )
 )

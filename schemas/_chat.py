@@ -56,6 +56,9 @@ class ChatResponseCompletedV1(EventData):
     # The turn it answers, so the conversation history folds from this topic alone.
     user_id: Id | None = None
     prompt: str | None = Field(default=None, max_length=MAX_TEXT)
+    degraded: Literal["offline", "error"] | None = None
+    """Set when the model could not answer in time: ``offline``, the offline assistant answered
+    instead; ``error``, the answer says why nothing could (decision 0089)."""
 
 
 class AgentToolCalledV1(EventData):

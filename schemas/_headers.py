@@ -26,6 +26,14 @@ HEADER_ERROR_TYPE: Final = "x-error-type"
 HEADER_SOURCE_TOPIC: Final = "x-source-topic"
 HEADER_SOURCE_PARTITION: Final = "x-source-partition"
 HEADER_SOURCE_OFFSET: Final = "x-source-offset"
+HEADER_GROUP: Final = "x-consumer-group"
+"""On a dead letter: the consumer group whose handler (or decoder) failed the record."""
+
+HEADER_REQUEUED_FOR: Final = "ixo-requeued-for"
+"""On a requeued record: the one consumer group that should process it again (the group that
+dead-lettered it); every other group skips it, having processed the original."""
+HEADER_REQUEUE_OF: Final = "ixo-requeue-of"
+"""On a requeued record: the dead letter it was requeued from (``topic/partition/offset``)."""
 
 HeaderPairs = Iterable[tuple[str, bytes | str]]
 """Headers as Kafka clients hand them over: ``(name, value)`` pairs."""

@@ -32,3 +32,11 @@ class RagDocumentIndexedV1(EventData):
     doc_id: Id
     source: str = Field(min_length=1, max_length=2000)
     chunks: int = Field(ge=0)
+    """Chunks of the document now searchable (0: nothing to index, e.g. whitespace only)."""
+    model: str | None = Field(default=None, min_length=1, max_length=200)
+    """The embedding model's id (``all-minilm-l6-v2``); ``None`` on events from before it."""
+    model_revision: str | None = Field(default=None, min_length=1, max_length=100)
+    """The model's revision: a digest of its weights and configuration."""
+    vector_size: int | None = Field(default=None, ge=1)
+    collection: str | None = Field(default=None, min_length=1, max_length=255)
+    """The physical Qdrant collection the chunks were written to (the ``knowledge`` alias's)."""

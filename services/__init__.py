@@ -5,6 +5,12 @@ layer; each command has exactly one route to Kafka. Commands publish events (the
 them into read models); queries read the read models through :class:`readmodels.ReadModels`.
 """
 
+from consumers.embedder import (
+    KnowledgeHit,
+    KnowledgeSearch,
+    KnowledgeUnavailable,
+    SearchFilters,
+)
 from services._chat import ChatService, Submitted
 from services._commands import NotFound, Publisher, Receipt, parse_input
 from services._documents import (
@@ -24,6 +30,17 @@ from services._identity import (
     TokenInfo,
     TooManyAttempts,
     UnknownUser,
+)
+from services._knowledge import (
+    MAX_K,
+    MAX_POSTS,
+    MAX_QUERY_CHARS,
+    KnowledgeQuery,
+    KnowledgeService,
+    PostsQuery,
+    citation,
+    hit_view,
+    post_view,
 )
 from services._links import LinkService
 from services._market import AlertService, PriceService
@@ -57,16 +74,25 @@ from services._subscriptions import (
 )
 
 __all__ = [
+    "MAX_K",
+    "MAX_POSTS",
+    "MAX_QUERY_CHARS",
     "MEDIA_TYPES",
     "SESSION_TTL_S",
     "AlertService",
     "ChatService",
     "DocumentService",
     "IdentityService",
+    "KnowledgeHit",
+    "KnowledgeQuery",
+    "KnowledgeSearch",
+    "KnowledgeService",
+    "KnowledgeUnavailable",
     "LinkCode",
     "LinkService",
     "NewToken",
     "NotFound",
+    "PostsQuery",
     "PriceService",
     "Principal",
     "Publisher",
@@ -77,6 +103,7 @@ __all__ = [
     "ScheduleDraft",
     "ScheduleNotFound",
     "ScheduleService",
+    "SearchFilters",
     "Services",
     "Session",
     "Submitted",
@@ -87,9 +114,11 @@ __all__ = [
     "TooManyAttempts",
     "UnknownUser",
     "check_draft",
+    "citation",
     "deliverable_kinds",
     "describe_schedule",
     "doc_id_for",
+    "hit_view",
     "media_type_for",
     "new_secret",
     "next_run",
@@ -98,6 +127,7 @@ __all__ = [
     "parse_input",
     "parse_schedule",
     "parse_subscription",
+    "post_view",
     "rule_view",
     "saved_payload",
     "schedule_id_for",

@@ -9,6 +9,7 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
+from consumers.embedder import KnowledgeSearch
 from consumers.rule_engine import TickHistory
 from infra.net import OutboundGuard
 from infra.redis import key_prefix
@@ -19,6 +20,7 @@ from services._chat import ChatService
 from services._commands import Publisher
 from services._documents import DocumentService
 from services._identity import IdentityService
+from services._knowledge import KnowledgeService
 from services._links import LinkService
 from services._market import AlertService, PriceService
 from services._rules import RuleService
@@ -48,6 +50,7 @@ class Services:
     links: LinkService
     identity: IdentityService
     documents: DocumentService
+    knowledge: KnowledgeService
 
     @classmethod
     def build(
@@ -59,9 +62,11 @@ class Services:
         source: str,
         history: TickHistory | None = None,
         redis: Redis | None = None,
+        knowledge: KnowledgeSearch | None = None,
     ) -> Services:
         """``redis`` holds sessions, link codes and sign-in counters (identity needs it for
-        those; everything else works without)."""
+        those; everything else works without). ``knowledge`` is the knowledge store's search
+        (the embedder's); without it a search answers :class:`KnowledgeUnavailable`."""
         reads = ReadModels(database)
         links = LinkService(publisher, source=source)
         return cls(
@@ -97,4 +102,5 @@ class Services:
             documents=DocumentService(
                 publisher, source=source, max_bytes=settings.ingest_max_bytes
             ),
+            knowledge=KnowledgeService(reads, knowledge),
         )

@@ -10,7 +10,8 @@ import pytest
 
 @contextlib.contextmanager
 def containers_env() -> Iterator[dict[str, str]]:
-    """Kafka (KRaft), FerretDB (SQLite) and Redis containers; needs a Docker engine."""
+    """Kafka (KRaft), FerretDB (SQLite), Redis and Qdrant containers; needs a Docker engine.
+    With a Qdrant server, every process (tests included) talks to it (``IXO_QDRANT_URL``)."""
     try:
         from testcontainers.core.container import DockerContainer
         from testcontainers.kafka import KafkaContainer
@@ -23,6 +24,7 @@ def containers_env() -> Iterator[dict[str, str]]:
         DockerContainer("ghcr.io/ferretdb/ferretdb:1.24.0")
         .with_env("FERRETDB_HANDLER", "sqlite")
         .with_exposed_ports(27017) as ferret,
+        DockerContainer("qdrant/qdrant:v1.20.0").with_exposed_ports(6333) as qdrant,
     ):
         host = ferret.get_container_host_ip()
         yield {
@@ -30,5 +32,8 @@ def containers_env() -> Iterator[dict[str, str]]:
             "IXO_MONGODB_URL": f"mongodb://{host}:{ferret.get_exposed_port(27017)}/",
             "IXO_REDIS_URL": (
                 f"redis://{redis.get_container_host_ip()}:{redis.get_exposed_port(6379)}/0"
+            ),
+            "IXO_QDRANT_URL": (
+                f"http://{qdrant.get_container_host_ip()}:{qdrant.get_exposed_port(6333)}"
             ),
         }

@@ -14,25 +14,32 @@ with the model options and checkpoint store the settings give (:func:`build_agen
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from faststream import FastStream
 from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
 from agent import (
+    KNOWLEDGE_PORT,
     Agent,
     AgentFactory,
     AlertView,
+    KnowledgeHitView,
     LLMEndpoint,
     Message,
+    ModelRejected,
+    ModelUnavailable,
     Ports,
+    PostView,
     RuleView,
+    ToolError,
     load_config,
 )
 from infra.kafka import Delivery, EventPublisher, make_broker, subscribe
@@ -49,15 +56,20 @@ from schemas import (
     ChatResponseCompletedV1,
     ChatResponseDeltaV1,
     CloudEvent,
+    InvalidEvent,
     ToolCall,
 )
 from services import (
     AlertService,
+    KnowledgeSearch,
+    KnowledgeService,
+    KnowledgeUnavailable,
     PriceService,
     RuleDraft,
     RuleNotFound,
     RuleService,
     Services,
+    citation,
     saved_payload,
 )
 
@@ -65,6 +77,8 @@ SOURCE = "/consumers/orchestrator"
 GROUP = "ixo.orchestrator"
 HISTORY_TURNS = 10
 NAMESPACE = uuid.UUID("5f0b7a1e-3c7d-4b8e-9a51-6d2c1e0f9a77")
+
+log = logging.getLogger(__name__)
 
 
 def derived_id(request_id: str, what: str) -> str:
@@ -81,6 +95,8 @@ class KafkaSink:
         data = request.data
         assert isinstance(data, ChatMessageReceivedV1)
         self._data = data
+        self.degraded: Literal["offline", "error"] | None = None
+        """Marks the completion when the model could not answer (see :class:`OfflineSink`)."""
 
     async def _publish(self, payload: Any, what: str) -> None:
         event = CloudEvent.new(
@@ -111,8 +127,35 @@ class KafkaSink:
             tool_calls=tuple(tool_calls),
             user_id=self._data.user_id,
             prompt=self._data.text,
+            degraded=self.degraded,
         )
         await self._publish(data, "completed")
+
+
+OFFLINE_NOTE = "(The language model is not answering right now; this is the offline assistant.)"
+ERROR_ANSWER = (
+    "Sorry, I cannot answer right now: the language model is not answering. "
+    "Please try again in a minute."
+)
+
+
+class OfflineSink:
+    """The sink of the offline assistant standing in for the model: its answer is one
+    completion (marked ``degraded=offline``, with a note), its tool calls are reported, and its
+    deltas are not streamed (the model's partial deltas, if any, are superseded by it)."""
+
+    def __init__(self, sink: KafkaSink) -> None:
+        self._sink = sink
+
+    async def delta(self, text: str, seq: int) -> None:
+        return None
+
+    async def tool_called(self, call: ToolCall) -> None:
+        await self._sink.tool_called(call)
+
+    async def completed(self, text: str, tool_calls: Sequence[ToolCall]) -> None:
+        self._sink.degraded = "offline"
+        await self._sink.completed(f"{OFFLINE_NOTE}\n\n{text}", tool_calls)
 
 
 class ServicePrices:
@@ -175,6 +218,45 @@ class ServiceRules:
         return True
 
 
+class ServiceKnowledge:
+    """KnowledgePort over the service layer's :class:`services.KnowledgeService`: a search is
+    the asking user's (posts and their own documents), each hit with its citation; a store that
+    does not answer, or an argument the service refuses, is the tool's error for the model."""
+
+    def __init__(self, knowledge: KnowledgeService) -> None:
+        self._knowledge = knowledge
+
+    async def search(
+        self,
+        user_id: str,
+        query: str,
+        *,
+        k: int,
+        source: Literal["post", "document"] | None = None,
+        since: datetime | None = None,
+        symbol: str | None = None,
+    ) -> Sequence[KnowledgeHitView]:
+        try:
+            hits = await self._knowledge.search(
+                query, owner=user_id, k=k, source=source, since=since, symbol=symbol
+            )
+        except (KnowledgeUnavailable, InvalidEvent) as exc:
+            raise ToolError(str(exc)) from None
+        return [
+            KnowledgeHitView.model_validate({**hit.model_dump(), "citation": citation(hit)})
+            for hit in hits
+        ]
+
+    async def recent_posts(
+        self, symbol_or_query: str, *, since: datetime | None = None, limit: int
+    ) -> Sequence[PostView]:
+        try:
+            posts = await self._knowledge.recent_posts(symbol_or_query, since=since, limit=limit)
+        except InvalidEvent as exc:
+            raise ToolError(str(exc)) from None
+        return [PostView.model_validate(p.model_dump()) for p in posts]
+
+
 def as_messages(turns: Sequence[Any]) -> list[Message]:
     """Answered turns (oldest first) as the user/assistant messages the agent is given."""
     out: list[Message] = []
@@ -186,14 +268,31 @@ def as_messages(turns: Sequence[Any]) -> list[Message]:
 
 
 class Orchestrator:
-    """Runs the agent for each request: sessions in parallel, one session's requests in order."""
+    """Runs the agent for each request: sessions in parallel, one session's requests in order.
 
-    def __init__(self, agent: Agent, publisher: EventPublisher, services: Services) -> None:
+    Every request gets its answer within ``deadline_s`` (plus the fallback's own bound): when
+    the model is unreachable or too slow, ``fallback`` (the offline assistant) answers, or an
+    error answer says so, and the request is done. A model outage never holds a request, its
+    session or the partition behind it for longer (decision 0089).
+    """
+
+    def __init__(
+        self,
+        agent: Agent,
+        publisher: EventPublisher,
+        services: Services,
+        *,
+        fallback: Agent | None = None,
+        deadline_s: float = 30.0,
+    ) -> None:
         self.agent = agent
+        self.fallback = fallback
+        self.deadline_s = deadline_s
         self.publisher = publisher
         self.services = services
         self.prices = ServicePrices(services.prices)
         self.alerts = ServiceAlerts(services.alerts)
+        self.knowledge = ServiceKnowledge(services.knowledge)
 
     def rules(self, request: AnyEvent) -> ServiceRules:
         """The rule commands of one request's tools (the one place they are built)."""
@@ -210,23 +309,70 @@ class Orchestrator:
             request = delivery.event
             data = request.data
             assert isinstance(data, ChatMessageReceivedV1)
-            ports = Ports(prices=self.prices, rules=self.rules(request), alerts=self.alerts)
-            turns = await self.services.chat.history(data.session_id, turns=HISTORY_TURNS)
-            await self.agent.answer(
-                data,
-                request_id=request.id,
-                sink=KafkaSink(self.publisher, request),
-                ports=ports,
-                history=as_messages(turns),
+            ports = Ports(
+                prices=self.prices,
+                rules=self.rules(request),
+                alerts=self.alerts,
+                extras={KNOWLEDGE_PORT: self.knowledge},
             )
+            turns = await self.services.chat.history(data.session_id, turns=HISTORY_TURNS)
+            await self._answer(request, data, ports, as_messages(turns))
+
+    async def _answer(
+        self,
+        request: AnyEvent,
+        data: ChatMessageReceivedV1,
+        ports: Ports,
+        history: Sequence[Message],
+    ) -> None:
+        sink = KafkaSink(self.publisher, request)
+        try:
+            async with asyncio.timeout(self.deadline_s):
+                await self.agent.answer(
+                    data, request_id=request.id, sink=sink, ports=ports, history=history
+                )
+        except TimeoutError:
+            why = f"no answer from the model within {self.deadline_s:g}s"
+        except (ModelUnavailable, ModelRejected) as exc:  # down, or refusing us (a bad key)
+            why = str(exc)
+        else:
+            return
+        log.warning(
+            "the model did not answer; %s",
+            "the offline assistant answers" if self.fallback else "answering with an error",
+            extra={"request_id": request.id, "session_id": data.session_id, "why": why},
+        )
+        if self.fallback is not None:
+            try:
+                async with asyncio.timeout(self.deadline_s):
+                    await self.fallback.answer(
+                        data,
+                        request_id=f"{request.id}:offline",
+                        sink=OfflineSink(sink),
+                        ports=ports,
+                        history=history,
+                    )
+            except (TimeoutError, ModelUnavailable):
+                log.exception("the offline assistant failed too", extra={"request_id": request.id})
+            else:
+                return
+        sink.degraded = "error"
+        await sink.completed(ERROR_ANSWER, ())
 
 
-def build_agent(settings: Settings, *, redis: Redis, mongo: AsyncDatabase[dict[str, Any]]) -> Agent:
+def build_agent(
+    settings: Settings,
+    *,
+    redis: Redis,
+    mongo: AsyncDatabase[dict[str, Any]],
+    offline: bool = False,
+) -> Agent:
     """The agent ``IXO_AGENT_CONFIG`` names (a bundled name or a YAML path), with the model
     options (``IXO_LLM_STREAM``, ``IXO_LLM_REQUEST_TIMEOUT_S``, ``IXO_LLM_MAX_TOOL_ROUNDS``) and
     the checkpoint store (``IXO_AGENT_CHECKPOINTS``) the settings set instead of the
     configuration's; the model is used when ``IXO_LLM_*`` names one. Raises
-    ``AgentConfigError`` for a configuration that cannot be read or is invalid."""
+    ``AgentConfigError`` for a configuration that cannot be read or is invalid. ``offline``:
+    the configuration's offline graph, without a model (the fallback when the model fails)."""
     config = load_config(settings.agent_config).override(
         stream=settings.llm_stream,
         request_timeout_s=settings.llm_request_timeout_s,
@@ -234,15 +380,21 @@ def build_agent(settings: Settings, *, redis: Redis, mongo: AsyncDatabase[dict[s
         checkpoints=settings.agent_checkpoints,
     )
     factory = AgentFactory(redis=redis, mongo=mongo, key_prefix=settings.topic_prefix)
+    if offline:  # the configuration's offline graph (the command planner), no model
+        return factory.build(config)
     endpoint = LLMEndpoint(
         base_url=settings.llm_base_url, api_key=settings.llm_api_key, model=settings.llm_model
     )
     return factory.build(config, llm=endpoint)
 
 
-def build_app(settings: Settings | None = None) -> FastStream:
+def build_app(
+    settings: Settings | None = None, *, knowledge: KnowledgeSearch | None = None
+) -> FastStream:
     """The orchestrator app (``ixo run orchestrator``); ``settings`` default to the
-    environment's.
+    environment's; ``knowledge`` is the knowledge store's search for the agent's
+    ``search_knowledge`` tool (its opener closes it); by default the embedder's
+    (:func:`consumers.embedder.app.open_knowledge_search`), opened here and closed at shutdown.
 
     Building reads the agent's configuration (an invalid one fails here) and contacts nothing:
     the Redis and MongoDB clients connect on first use; MongoDB is checked at startup, before
@@ -254,9 +406,20 @@ def build_app(settings: Settings | None = None) -> FastStream:
     mongo = mongo_client(settings)
     database = mongo[settings.mongodb_database]
     redis = redis_client(settings)
-    services = Services.build(publisher, database, settings, source=SOURCE)
+    opened: KnowledgeSearch | None = None
+    if knowledge is None:
+        # Imported here: the embedder's wiring loads qdrant-client (seconds), only when run.
+        from consumers.embedder.app import open_knowledge_search
+
+        knowledge = opened = open_knowledge_search(settings)
+    services = Services.build(publisher, database, settings, source=SOURCE, knowledge=knowledge)
     agent = build_agent(settings, redis=redis, mongo=database)
-    orchestrator = Orchestrator(agent, publisher, services)
+    fallback = None
+    if agent.model is not None and settings.chat_offline_fallback:
+        fallback = build_agent(settings, redis=redis, mongo=database, offline=True)
+    orchestrator = Orchestrator(
+        agent, publisher, services, fallback=fallback, deadline_s=settings.chat_deadline_s
+    )
     subscribe(
         broker, settings, CHAT_REQUESTS, group=GROUP, handler=orchestrator.handle, max_records=50
     )
@@ -268,5 +431,7 @@ def build_app(settings: Settings | None = None) -> FastStream:
         await agent.aclose()
         await redis.aclose()
         await mongo.close()
+        if opened is not None:
+            await opened.close()
 
     return FastStream(broker, on_startup=[check_database], after_shutdown=[close])

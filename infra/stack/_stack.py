@@ -1,4 +1,5 @@
-"""`LocalStack`: Kafka, FerretDB and Redis as detached processes with data under a state dir."""
+"""`LocalStack`: Kafka, FerretDB, Redis and anvil as detached processes with data under a state
+dir."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
 
+from infra.stack._anvil import AnvilService, ChainUnavailableError
 from infra.stack._base import (
     Context,
     PortConflictError,
@@ -53,10 +55,12 @@ _PORT_ATTEMPTS = 3
 class LocalStack:
     """The local stack of real services, run as processes that outlive the caller.
 
-    Layout under `state_dir`: `kafka/`, `ferretdb/`, `redis/` (data), `logs/<service>.log`,
-    `run/<service>.pid` and `run/stack.json` (ports and Kafka implementation in use), so a
-    fresh process finds a running stack again. Installs are cached in `cache_dir`
-    (default `$IXO_CACHE_DIR`, else `~/.cache/impressox`), shared by all state dirs.
+    Layout under `state_dir`: `kafka/`, `ferretdb/`, `redis/`, `anvil/` (data),
+    `logs/<service>.log`, `run/<service>.pid` and `run/stack.json` (ports, Kafka implementation
+    and whether the chain runs), so a fresh process finds a running stack again. The chain
+    (anvil, `chain=True`) is optional: where node/npm are missing the stack runs without it.
+    Installs are cached in `cache_dir` (default `$IXO_CACHE_DIR`, else `~/.cache/impressox`),
+    shared by all state dirs.
     With `ports=None` the ports saved in `run/stack.json` are used, else the defaults.
     """
 
@@ -70,6 +74,8 @@ class LocalStack:
         kafka_impl: KafkaImpl = "auto",
         progress: Progress | None = None,
         cache_dir: Path | None = None,
+        chain: bool = True,
+        anvil_block_time_s: float | None = None,
     ) -> None:
         if kafka_impl not in ("auto", "kafka", "tansu"):
             msg = f"kafka_impl must be 'auto', 'kafka' or 'tansu', not {kafka_impl!r}"
@@ -92,21 +98,36 @@ class LocalStack:
         saved_impl = saved.get("kafka_impl")
         self.kafka_impl_used = saved_impl if saved_impl in ("kafka", "tansu") else ""
         self._ctx = Context(self.state_dir, self.cache_dir, self.ports, progress)
+        self._want_chain = chain
+        self.chain_enabled = bool(saved.get("chain", False))
+        """Whether the stack runs anvil (known after `install()`, else from `run/stack.json`)."""
+        if anvil_block_time_s is None:  # the running chain's, else automine
+            saved_block_time = saved.get("anvil_block_time_s")
+            anvil_block_time_s = (
+                float(saved_block_time) if isinstance(saved_block_time, int | float) else 0.0
+            )
+        self._anvil = AnvilService(self._ctx, anvil_block_time_s)
 
     # -- public API -------------------------------------------------------------------------
 
     def install(self) -> None:
         """Install or find everything the services need (cached: fast the second time)."""
         impl = self._choose_kafka_impl()
-        services = self._services(impl)
+        services = self._services(impl, chain=self._want_chain)
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         with ThreadPoolExecutor(len(services), thread_name_prefix="ixo-install") as pool:
-            futures = [pool.submit(service.install) for service in services]
-            errors = [f.exception() for f in futures]
-        for error in errors:
-            if error is not None:
+            futures = [(service, pool.submit(service.install)) for service in services]
+            errors = [(service, f.exception()) for service, f in futures]
+        chain = self._want_chain
+        for service, error in errors:
+            if isinstance(error, ChainUnavailableError):
+                # Like the Tansu fallback: say it once and go on without the chain.
+                self._ctx.say(f"{service.name}: {error}; the stack runs without a chain")
+                chain = False
+            elif error is not None:
                 raise error
         self.kafka_impl_used = impl
+        self.chain_enabled = chain
 
     def up(self, timeout: float = 180) -> None:
         """Install, start every service not already running, and wait until all answer.
@@ -131,7 +152,7 @@ class LocalStack:
                 return
 
     def _up_locked(self, deadline: float, timeout: float) -> None:
-        services = self._services(self.kafka_impl_used)
+        services = self._services(self.kafka_impl_used, chain=self.chain_enabled)
         self._check_ports_unchanged(services)
         running: dict[str, int] = {}
         for service in services:
@@ -163,7 +184,7 @@ class LocalStack:
         """Stop the services (SIGTERM, wait, then SIGKILL); their data is kept."""
         with file_lock(self._ctx.run_dir / ".lock", what="stack", on_wait=self._ctx.say):
             targets: list[tuple[Service, int]] = []
-            for service in self._services(self.kafka_impl_used or "kafka"):
+            for service in self._services(self.kafka_impl_used or "kafka", chain=True):
                 pid = read_pid(service.pid_path)
                 if pid is None:
                     continue
@@ -183,7 +204,8 @@ class LocalStack:
     def status(self) -> list[ServiceStatus]:
         """Each service: running or not, its pid, address and a one-line detail."""
         statuses: list[ServiceStatus] = []
-        for service in self._services(self.kafka_impl_used or "kafka"):
+        chain = self.chain_enabled or read_pid(self._anvil.pid_path) is not None
+        for service in self._services(self.kafka_impl_used or "kafka", chain=chain):
             pid = read_pid(service.pid_path)
             alive = pid is not None and is_alive(pid, service.marker)
             if alive:
@@ -204,21 +226,26 @@ class LocalStack:
         return statuses
 
     def env(self) -> dict[str, str]:
-        """The environment that points the platform's code at this stack."""
-        return {
+        """The environment that points the platform's code at this stack (`IXO_ETH_RPC_URL`
+        only when the stack runs the chain)."""
+        env = {
             "IXO_KAFKA_BOOTSTRAP": f"{LOOPBACK}:{self.ports.kafka}",
             "IXO_MONGODB_URL": f"mongodb://{LOOPBACK}:{self.ports.mongodb}/",
             "IXO_REDIS_URL": f"redis://{LOOPBACK}:{self.ports.redis}/0",
             "IXO_STATE_DIR": str(self.state_dir),
         }
+        if self.chain_enabled:
+            env["IXO_ETH_RPC_URL"] = self._anvil.url
+        return env
 
     # -- internals --------------------------------------------------------------------------
 
-    def _services(self, kafka_impl: str) -> list[Service]:
+    def _services(self, kafka_impl: str, *, chain: bool) -> list[Service]:
         kafka: Service = (
             TansuService(self._ctx) if kafka_impl == "tansu" else KafkaService(self._ctx)
         )
-        return [kafka, FerretDBService(self._ctx), RedisService(self._ctx)]
+        services: list[Service] = [kafka, FerretDBService(self._ctx), RedisService(self._ctx)]
+        return [*services, self._anvil] if chain else services
 
     def _running_kafka_impl(self) -> str | None:
         for impl, service in (
@@ -310,7 +337,12 @@ class LocalStack:
         path = self._run_state()
         path.parent.mkdir(parents=True, exist_ok=True)
         ports = self.ports.as_dict()
-        state = {"ports": ports, "kafka_impl": self.kafka_impl_used}
+        state = {
+            "ports": ports,
+            "kafka_impl": self.kafka_impl_used,
+            "chain": self.chain_enabled,
+            "anvil_block_time_s": self._anvil.block_time_s,
+        }
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(state, indent=2) + "\n")
         tmp.replace(path)

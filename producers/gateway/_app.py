@@ -44,6 +44,7 @@ from producers.gateway._auth import OPERATOR, PrincipalDep, guard, install_opena
 from producers.gateway._deps import ServicesDep
 from producers.gateway._documents import documents_router
 from producers.gateway._errors import bounded, install_error_handlers, invalid_response
+from producers.gateway._knowledge import knowledge_router
 from producers.gateway._limits import BodySizeLimit, RateLimiter
 from producers.gateway._me import me_router
 from producers.gateway._metrics import PUBLISHED, REGISTRY, MetricsMiddleware
@@ -67,7 +68,7 @@ from schemas import (
     loads,
     new_event_id,
 )
-from services import NotFound, RuleDraft, Services, rule_view
+from services import KnowledgeSearch, NotFound, RuleDraft, Services, rule_view
 
 SOURCE = "/producers/gateway"
 
@@ -75,8 +76,9 @@ SOURCE = "/producers/gateway"
 class _Gateway:
     """What the routes share: settings, the broker and, once started, the services."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, knowledge: KnowledgeSearch | None = None) -> None:
         self.settings = settings
+        self.knowledge = knowledge
         self.broker = make_broker(settings, client_id="ixo-gateway")
         self.publisher = EventPublisher(self.broker, settings)
         self.mongo: AsyncMongoClient[dict[str, Any]] | None = None
@@ -94,6 +96,7 @@ class _Gateway:
             source=SOURCE,
             history=KafkaTickHistory(self.settings),
             redis=self.redis,
+            knowledge=self.knowledge,
         )
         await self.broker.connect()
         try:
@@ -102,11 +105,14 @@ class _Gateway:
             await self.broker.stop()
             await self.redis.aclose()
             await self.mongo.close()
+            if self.knowledge is not None:
+                await self.knowledge.close()
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """The gateway app; Kafka and MongoDB are connected in its lifespan."""
-    gw = _Gateway(settings)
+def create_app(settings: Settings, *, knowledge: KnowledgeSearch | None = None) -> FastAPI:
+    """The gateway app; Kafka and MongoDB are connected in its lifespan. ``knowledge`` is the
+    knowledge store's search (closed with the app); without it ``/v1/search`` answers 503."""
+    gw = _Gateway(settings, knowledge)
 
     app = FastAPI(
         title="Impressox gateway",
@@ -129,6 +135,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(me_router())
     app.include_router(tokens_router())
     app.include_router(documents_router())
+    app.include_router(knowledge_router())
     install_openapi(app)
     return app
 

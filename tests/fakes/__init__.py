@@ -12,12 +12,14 @@ from tests.fakes._agent import (
     chat,
 )
 from tests.fakes._clock import ManualClock
+from tests.fakes._knowledge import Asked, WordOverlapKnowledge
 from tests.fakes._notify import MemoryRateLimiter
 from tests.fakes._scheduler import MemoryBook, MemoryLedger, MemorySink
 from tests.fakes._webhook import Received, WebhookReceiver
 
 __all__ = [
     "PRICE_TIME",
+    "Asked",
     "FixedPrices",
     "ManualClock",
     "MemoryBook",
@@ -29,5 +31,6 @@ __all__ = [
     "RecordingSink",
     "SinkCrashError",
     "WebhookReceiver",
+    "WordOverlapKnowledge",
     "chat",
 ]

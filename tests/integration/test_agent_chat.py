@@ -135,6 +135,8 @@ async def test_a_chat_creates_an_alert_and_streams_the_answer(
         "create_alert",
         "list_alerts",
         "delete_alert",
+        "search_knowledge",
+        "recent_posts",
     ]
     assert [m["role"] for m in first["messages"]] == ["system", "user"]
     assert first["messages"][1]["content"] == "tell me when bitcoin is over 70k"

@@ -29,6 +29,7 @@ from infra.kafka import EventPublisher, ensure_topics, make_broker
 from infra.settings import Settings
 from infra.stack.standins import LocalServer
 from producers.gateway import create_app
+from tests.fakes import WordOverlapKnowledge
 from tests.integration._linking import identity_service
 
 MAX_EXAMPLES = 15
@@ -84,8 +85,10 @@ async def operator_headers(fuzz_settings: Settings) -> AsyncIterator[dict[str, s
 
 @pytest.fixture(scope="module")
 def fuzz_gateway(fuzz_settings: Settings) -> Iterator[LocalServer]:
-    """The gateway in a thread of its own: the fuzzer's calls are blocking."""
-    with LocalServer(create_app(fuzz_settings), lifespan="on", name="gateway") as server:
+    """The gateway in a thread of its own: the fuzzer's calls are blocking. Its knowledge store
+    is an empty one (without any, a search is a deliberate 503)."""
+    app = create_app(fuzz_settings, knowledge=WordOverlapKnowledge())
+    with LocalServer(app, lifespan="on", name="gateway") as server:
         yield server
 
 

@@ -5,6 +5,7 @@ consumer group joins without coordinator errors."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import socket
 import time
@@ -65,7 +66,7 @@ async def test_a_taken_port_gets_new_ports_and_a_fresh_kafka_is_ready_for_groups
     tmp_path: Path, taken_port: int, caplog: pytest.LogCaptureFixture
 ) -> None:
     picked = StackPorts.free()
-    ports = StackPorts(picked.kafka, picked.kafka_controller, taken_port, picked.redis, picked=True)
+    ports = dataclasses.replace(picked, mongodb=taken_port)
     said: list[str] = []
     stack = LocalStack(tmp_path / "state", ports, kafka_impl="kafka", progress=said.append)
     try:

@@ -207,7 +207,14 @@ def test_the_packaged_market_assistant() -> None:
     assert "market-assistant" in packaged_configs()
     cfg = load_config("market-assistant")
     assert cfg.name == "market-assistant"
-    assert cfg.tools == ["get_price", "create_alert", "list_alerts", "delete_alert"]
+    assert cfg.tools == [
+        "get_price",
+        "create_alert",
+        "list_alerts",
+        "delete_alert",
+        "search_knowledge",
+        "recent_posts",
+    ]
     assert cfg.graph is not None
     assert cfg.graph.entry == "llm"
     assert cfg.offline_graph.entry == "plan"

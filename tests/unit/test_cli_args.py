@@ -134,7 +134,10 @@ def test_publish_of_a_valid_event_tries_kafka_and_fails_with_one_line() -> None:
         (["tail", "ixo.market.ticks", "--limit", "0"], "--limit"),
         (["tail"], "Missing argument 'TOPIC'"),
         (["run", "nope"], "unknown component 'nope'"),
-        (["run", "embedder"], "component 'embedder' is not available yet in this version"),
+        (
+            ["run", "chain-listener"],
+            "component 'chain-listener' is not available yet in this version",
+        ),
         (
             ["replay", "nope"],
             "unknown projection 'nope' (known: prices, rules, alerts, conversations, deliveries",
@@ -152,7 +155,7 @@ def test_bad_usage_is_one_line_and_exit_2(args: list[str], fragment: str) -> Non
 
 
 def test_unimplemented_components_list_the_available_ones() -> None:
-    _, _, err = ixo("run", "embedder")
+    _, _, err = ixo("run", "chain-listener")
     names = ", ".join(c.name for c in COMPONENTS.values() if c.available)
     assert "projector" in names
     assert f"(available: {names})" in err
@@ -165,7 +168,7 @@ def test_run_help_offers_only_the_components_that_run() -> None:
     for component in COMPONENTS.values():
         assert (component.name in text) is component.available, component.name
     _, _, err = ixo("run", "nope")
-    assert "embedder" not in err
+    assert "chain-listener" not in err
     assert "(available: gateway, projector" in err
 
 

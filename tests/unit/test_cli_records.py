@@ -11,6 +11,7 @@ from cli._cmd_dlq import requeue_headers, skip_reason
 from cli._errors import UsageError
 from cli._records import RawRecord, row_of, summarize
 from cli._times import parse_since
+from schemas import MARKET_TICKS
 
 DLQ_HEADERS = {
     "content-type": "application/cloudevents+json; charset=UTF-8",
@@ -57,11 +58,12 @@ def test_summaries_are_compact_and_clipped() -> None:
 
 
 def test_requeue_drops_only_the_dead_letter_headers() -> None:
-    record = RawRecord.parse(b"{}", headers={**DLQ_HEADERS, "ixo-id": "e1"})
-    assert requeue_headers(record) == {
+    record = RawRecord.parse(b"{}", headers={**DLQ_HEADERS, "ixo-id": "e1"}, partition=2, offset=7)
+    assert requeue_headers(record, MARKET_TICKS.dlq) == {
         "content-type": "application/cloudevents+json; charset=UTF-8",
         "ixo-type": "ixo.market.tick.v1",
         "ixo-id": "e1",
+        "ixo-requeue-of": "ixo.market.ticks.dlq:2:7",
     }
     assert skip_reason(record, "ixo.market.ticks") is None
     assert "not t1.ixo.market.ticks" in (skip_reason(record, "t1.ixo.market.ticks") or "")
@@ -87,8 +89,19 @@ def test_legacy_helper_headers_are_read_under_their_current_names() -> None:
         "ixo-id": "e1",
         "x-error-type": "invalid_event",
     }
-    assert requeue_headers(record) == {"ixo-type": "ixo.market.tick.v1", "ixo-id": "e1"}
-    assert not any(k.startswith("ce_") for k in requeue_headers(record))
+    assert requeue_headers(record, MARKET_TICKS.dlq) == {
+        "ixo-type": "ixo.market.tick.v1",
+        "ixo-id": "e1",
+        "ixo-requeue-of": "ixo.market.ticks.dlq:0:0",
+    }
+    assert not any(k.startswith("ce_") for k in requeue_headers(record, MARKET_TICKS.dlq))
+
+
+def test_a_requeued_copy_is_for_the_group_that_failed_it_alone() -> None:
+    failed_by = {**DLQ_HEADERS, "x-consumer-group": "ixo.rule-engine", "ixo-requeued-for": "old"}
+    headers = requeue_headers(RawRecord.parse(b"{}", headers=failed_by), MARKET_TICKS.dlq)
+    assert headers["ixo-requeued-for"] == "ixo.rule-engine"
+    assert "x-consumer-group" not in headers
 
 
 def test_a_current_helper_header_wins_over_a_legacy_one() -> None:

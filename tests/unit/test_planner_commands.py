@@ -70,7 +70,7 @@ def test_every_command_the_readme_documents_is_understood(
 
 def test_every_example_in_the_help_text_is_understood() -> None:
     examples = re.findall(r"^- ([^:(]+?)(?: \(or ([^)]+)\))?:", HELP, flags=re.MULTILINE)
-    assert len(examples) == 5  # price, alert, alert pct, alerts, unalert
+    assert len(examples) == 7  # price, alert, alert pct, alerts, unalert, search, posts
     for first, second in examples:
         for text in filter(None, (first, second)):
             command = text.replace("ID", "rule-1")

@@ -174,12 +174,14 @@ def test_catalogue_is_consistent_with_the_design() -> None:
         "ixo.rag.documents",
         "ixo.chain.watches",
         "ixo.chain.logs",
+        "ixo.chain.contracts",
         # catalogue extensions, documented in docs/DESIGN.md
         "ixo.notify.subscriptions",
         "ixo.users.links",
         "ixo.users",
         "ixo.schedules",
         "ixo.tasks.due",
+        "ixo.dlq.requeues",
     }
     assert ALERT_RULES.compacted
     assert ALERT_RULES.kafka_config()["cleanup.policy"] == "compact"
