@@ -83,7 +83,7 @@ async def raw_publish(
         for e in events
     ]
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        bootstrap_servers=settings.kafka_servers,
         enable_idempotence=True,
         acks="all",
         linger_ms=settings.kafka_linger_ms,
@@ -123,7 +123,7 @@ async def ours_consume(settings: Settings, topic: Topic, n: int) -> float:
 async def raw_consume(settings: Settings, topic: str, n: int, *, parse: bool = True) -> float:
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=settings.kafka_bootstrap,
+        bootstrap_servers=settings.kafka_servers,
         group_id=f"{settings.topic_prefix}raw-{parse}",
         auto_offset_reset="earliest",
         enable_auto_commit=False,

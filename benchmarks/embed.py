@@ -258,8 +258,10 @@ def onnx(model_dir: Path, texts: Sequence[str], torch_rate: float) -> None:
     missing = [m for m in ("onnxruntime", "optimum") if importlib.util.find_spec(m) is None]
     if missing:
         print(
-            f"onnx: not measured: {', '.join(missing)} not installed (the rag extra pins torch"
-            " only; sentence-transformers' backend='onnx' needs onnxruntime and optimum)"
+            f"onnx: not measured: {', '.join(missing)} not installed. sentence-transformers'"
+            " backend='onnx' exports through optimum-onnx, whose only release on PyPI (0.1.0)"
+            " requires transformers<4.58, while sentence-transformers 6.2 requires"
+            " transformers>=5: the two cannot be installed together (decision 0097)"
         )
         return
     from sentence_transformers import SentenceTransformer

@@ -145,7 +145,7 @@ async def main(n: int, concurrency: int) -> None:
             server.wait(timeout=30)
 
         producer = AIOKafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap,
+            bootstrap_servers=settings.kafka_servers,
             enable_idempotence=True,
             acks="all",
             linger_ms=settings.kafka_linger_ms,

@@ -312,7 +312,7 @@ class AlertClock:
     def __init__(self, settings: Settings) -> None:
         self.topic = ALERT_MATCHES.full_name(settings.topic_prefix)
         self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False
+            bootstrap_servers=settings.kafka_servers, enable_auto_commit=False
         )
         self.sent: dict[str, float] = {}
         self.latencies: list[float] = []
@@ -366,7 +366,7 @@ async def caught_up(settings: Settings) -> None:
     """Wait until the engine's tick group has committed every tick on the topic."""
     topic = MARKET_TICKS.full_name(settings.topic_prefix)
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        bootstrap_servers=settings.kafka_servers,
         group_id=settings.group(GROUP_TICKS),
         enable_auto_commit=False,
     )

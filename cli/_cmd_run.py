@@ -12,7 +12,14 @@ import typer
 
 from cli import _output as out
 from cli._cmd_contracts import deploy_for_up
-from cli._cmd_stack import FreePortsOpt, KafkaChoice, KafkaOpt, TimeoutOpt, start_stack
+from cli._cmd_stack import (
+    BrokersOpt,
+    FreePortsOpt,
+    KafkaChoice,
+    KafkaOpt,
+    TimeoutOpt,
+    start_stack,
+)
 from cli._cmd_users import announce_operator_token
 from cli._components import available, resolve
 from cli._config import load_settings
@@ -101,6 +108,7 @@ def up(
     kafka: KafkaOpt = KafkaChoice.auto,
     free_ports: FreePortsOpt = False,
     timeout: TimeoutOpt = 180.0,
+    brokers: BrokersOpt = None,
 ) -> None:
     """Start the local stack, create the topics, and run every available component.
 
@@ -130,16 +138,11 @@ def up(
         created = asyncio.run(ensure_topics(settings))
         out.step(f"topics: created {len(created)}" if created else "topics: all exist")
     else:
-        stack, _ = start_stack(settings, kafka, free_ports=free_ports, timeout=timeout)
-        env.update(stack.env())
-        settings = settings.model_copy(
-            update={
-                "kafka_bootstrap": env["IXO_KAFKA_BOOTSTRAP"],
-                "mongodb_url": env["IXO_MONGODB_URL"],
-                "redis_url": env["IXO_REDIS_URL"],
-                "eth_rpc_url": env.get("IXO_ETH_RPC_URL", settings.eth_rpc_url),
-            }
+        stack, stack_settings = start_stack(
+            settings, kafka, free_ports=free_ports, timeout=timeout, brokers=brokers
         )
+        env.update(stack.env())
+        settings = stack_settings  # the environment's, pointed at the stack
         if "IXO_ETH_RPC_URL" in stack.env():
             deploy_for_up(settings)
     announce_operator_token(settings)

@@ -48,11 +48,27 @@ FreePortsOpt = Annotated[
     ),
 ]
 TimeoutOpt = Annotated[float, typer.Option(help="Seconds to wait for every service to answer.")]
+BrokersOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--brokers",
+        min=1,
+        max=9,
+        help="Kafka brokers (KRaft, each also a controller); from 3, topics are replicated 3 "
+        "times with min.insync.replicas=2. Default: what the stack was made with, else 1.",
+        show_default=False,
+    ),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for programs.")]
 
 
 def start_stack(
-    settings: Settings, kafka: KafkaChoice, *, free_ports: bool, timeout: float
+    settings: Settings,
+    kafka: KafkaChoice,
+    *,
+    free_ports: bool,
+    timeout: float,
+    brokers: int | None = None,
 ) -> tuple[LocalStack, Settings]:
     """Start (or find running) the stack under ``settings.state_dir`` and create the topics.
 
@@ -60,10 +76,11 @@ def start_stack(
     """
     stack = LocalStack(
         settings.state_dir,
-        StackPorts.free() if free_ports else None,
+        StackPorts.free(brokers or 1) if free_ports else None,
         kafka_impl=_IMPLS[kafka],
         progress=out.step,
         anvil_block_time_s=settings.anvil_block_time_s,
+        brokers=brokers,
     )
     stack.up(timeout=timeout)
     stack_settings = with_env(stack.env())
@@ -84,11 +101,12 @@ def stack_up(
     kafka: KafkaOpt = KafkaChoice.auto,
     free_ports: FreePortsOpt = False,
     timeout: TimeoutOpt = 180.0,
+    brokers: BrokersOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Start the stack (installing what is missing, cached), create the topics, print settings."""
     settings = load_settings()
-    stack, _ = start_stack(settings, kafka, free_ports=free_ports, timeout=timeout)
+    stack, _ = start_stack(settings, kafka, free_ports=free_ports, timeout=timeout, brokers=brokers)
     env = stack.env()
     if json_:
         out.emit_json({"kafka_impl": stack.kafka_impl_used, "env": env})

@@ -32,11 +32,15 @@ def load_settings() -> Settings:
 
 def with_env(env: Mapping[str, str]) -> Settings:
     """Settings from the environment, overridden by ``IXO_*`` variables in ``env``."""
-    fields: dict[str, Any] = {
-        name[len(ENV_PREFIX) :].lower(): value
-        for name, value in env.items()
-        if name.startswith(ENV_PREFIX)
-    }
+    fields: dict[str, Any] = {}
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        section, _, key = name[len(ENV_PREFIX) :].lower().partition("__")
+        if key:  # a nested setting: IXO_KAFKA__REPLICATION_FACTOR
+            fields.setdefault(section, {})[key] = value
+        else:
+            fields[section] = value
     try:
         return Settings(**fields)
     except ValidationError as err:

@@ -60,6 +60,13 @@ class KafkaSettings(BaseModel):
     replication_factor: int = Field(
         default=1, ge=1, le=16, description="replicas of the topics Impressox creates"
     )
+    min_insync_replicas: int | None = Field(
+        default=None,
+        ge=1,
+        le=16,
+        description="min.insync.replicas of the topics Impressox creates (with acks=all, a write "
+        "needs that many replicas); unset: the cluster's default",
+    )
 
     @property
     def uses_sasl(self) -> bool:
@@ -85,6 +92,15 @@ class KafkaSettings(BaseModel):
         if not self.uses_ssl and any(f is not None for f in files):
             msg = f"ssl_* files are set but security_protocol is {protocol} (use SSL or SASL_SSL)"
             raise ValueError(msg)
+        if (
+            self.min_insync_replicas is not None
+            and self.min_insync_replicas > self.replication_factor
+        ):
+            msg = (
+                f"min_insync_replicas {self.min_insync_replicas} is more than "
+                f"replication_factor {self.replication_factor}: no write could succeed"
+            )
+            raise ValueError(msg)
         if self.ssl_key_file is not None and self.ssl_cert_file is None:
             msg = "ssl_key_file needs ssl_cert_file (the client certificate it belongs to)"
             raise ValueError(msg)
@@ -98,7 +114,10 @@ class Settings(BaseSettings):
         env_prefix="IXO_", env_nested_delimiter="__", frozen=True, extra="ignore"
     )
 
-    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_bootstrap: str = Field(
+        default="127.0.0.1:9092",
+        description="the brokers to bootstrap from, comma-separated (host:port,host:port)",
+    )
     kafka_linger_ms: int = Field(default=5, ge=0, le=1000)
     kafka: KafkaSettings = Field(
         default_factory=KafkaSettings, description="security of a managed cluster (SASL, TLS)"
@@ -172,6 +191,45 @@ class Settings(BaseSettings):
         ge=0,
         le=3600,
         description="seconds between the local anvil's blocks; 0: a block per transaction",
+    )
+    chain_confirmations: int = Field(
+        default=0,
+        ge=0,
+        le=1000,
+        description="blocks a log waits behind the head before the chain listener publishes it "
+        "(a watch may set its own); deeper reorgs are still retracted within the reorg window",
+    )
+    chain_poll_interval_s: float = Field(
+        default=1.0, gt=0, le=3600, description="pause between two polls of the chain's head"
+    )
+    chain_max_range: int = Field(
+        default=10_000,
+        ge=1,
+        le=10_000_000,
+        description="most blocks one eth_getLogs call covers (the range halves when the provider "
+        "refuses it or answers with too many logs, and grows back while calls are cheap)",
+    )
+    chain_max_logs: int = Field(
+        default=10_000,
+        ge=100,
+        description="logs one eth_getLogs answer should hold at most; more: the range shrinks",
+    )
+    chain_reorg_window: int = Field(
+        default=128,
+        ge=2,
+        le=10_000,
+        description="recent blocks whose hashes (and published logs) the chain listener keeps "
+        "to detect a reorg and retract what it published on the abandoned branch",
+    )
+    chain_rpc_timeout_s: float = Field(
+        default=30.0, gt=0, le=600, description="one JSON-RPC call to IXO_ETH_RPC_URL gives up after"
+    )
+    chain_lease_s: float = Field(
+        default=15.0,
+        ge=1,
+        le=3600,
+        description="how long a chain listener holds a watch without renewing it (another "
+        "process takes it over after a crash)",
     )
     llm_base_url: str = ""
     llm_api_key: SecretStr = SecretStr("")
@@ -303,6 +361,12 @@ class Settings(BaseSettings):
     def topic(self, name: str) -> str:
         """A catalogue name with this deployment's prefix."""
         return f"{self.topic_prefix}{name}"
+
+    @property
+    def kafka_servers(self) -> list[str]:
+        """``kafka_bootstrap`` as the list Kafka clients take (a comma-separated string given
+        as one item would be read as one host)."""
+        return [part.strip() for part in self.kafka_bootstrap.split(",") if part.strip()]
 
     def group(self, name: str) -> str:
         """A consumer group name with this deployment's prefix."""

@@ -84,7 +84,7 @@ async def group_caught_up(settings: Settings, topic: Topic, group: str) -> bool:
 
     name = topic.full_name(settings.topic_prefix)
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        bootstrap_servers=settings.kafka_servers,
         group_id=settings.group(group),
         enable_auto_commit=False,
     )
@@ -106,7 +106,7 @@ async def rewind(settings: Settings, topic: Topic, group: str) -> None:
     from aiokafka.structs import OffsetAndMetadata
 
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        bootstrap_servers=settings.kafka_servers,
         group_id=settings.group(group),
         enable_auto_commit=False,
     )

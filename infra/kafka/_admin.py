@@ -55,12 +55,15 @@ async def ensure_topics(settings: Settings, topics: Iterable[Topic] | None = Non
         missing = [t for t in wanted if t.full_name(settings.topic_prefix) not in existing]
         if not missing:
             return []
+        extra = {}
+        if settings.kafka.min_insync_replicas is not None:
+            extra["min.insync.replicas"] = str(settings.kafka.min_insync_replicas)
         new = [
             NewTopic(
                 t.full_name(settings.topic_prefix),
                 t.partitions,
                 settings.kafka.replication_factor,
-                topic_configs=t.kafka_config(),
+                topic_configs={**t.kafka_config(), **extra},
             )
             for t in missing
         ]

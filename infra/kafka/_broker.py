@@ -20,7 +20,7 @@ def make_broker(settings: Settings, *, client_id: str = "impressox") -> KafkaBro
     to DEBUG; our consumer wiring logs what matters (dead letters, retries) itself.
     """
     return KafkaBroker(
-        settings.kafka_bootstrap,
+        settings.kafka_servers,
         client_id=client_id,
         security=broker_security(settings.kafka),
         enable_idempotence=True,

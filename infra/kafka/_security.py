@@ -49,4 +49,4 @@ def client_security(kafka: KafkaSettings) -> dict[str, Any]:
 
 def client_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments every raw aiokafka client gets: the bootstrap address and security."""
-    return {"bootstrap_servers": settings.kafka_bootstrap, **client_security(settings.kafka)}
+    return {"bootstrap_servers": settings.kafka_servers, **client_security(settings.kafka)}

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
 
-from infra.stack._base import Service, StackError
+from infra.stack._base import Context, Service, StackError
 from infra.stack._ports import LOOPBACK
 from infra.stack._process import file_lock, run_checked
 
@@ -105,7 +105,9 @@ async def _kafka_ready(bootstrap: str, seconds: float, *, coordinator: bool) -> 
     from aiokafka.client import CoordinationType
     from aiokafka.errors import KafkaError
 
-    client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=int(seconds * 1000))
+    client = AIOKafkaClient(
+        bootstrap_servers=bootstrap.split(","), request_timeout_ms=int(seconds * 1000)
+    )
     try:
         async with asyncio.timeout(seconds):
             await client.bootstrap()
@@ -134,18 +136,27 @@ def kafka_ready(bootstrap: str, timeout: float, *, coordinator: bool = False) ->
 
 
 class KafkaService(Service):
-    """Apache Kafka in KRaft mode, broker and controller in one JVM, jars from Maven Central."""
+    """Apache Kafka in KRaft mode, broker and controller in one JVM, jars from Maven Central.
 
-    name = "kafka"
-    marker = " kafka.Kafka "
+    Node 1 of the stack is `kafka` (data in `kafka/`); in a cluster (`ixo stack up --brokers
+    3`) nodes 2.. are `kafka-2`, `kafka-3` (data in `kafka-2/`, ...). Every node is broker and
+    controller; the controllers form a static quorum, and the storage of every node is formatted
+    with one cluster id kept in `kafka/cluster.id`.
+    """
+
+    def __init__(self, ctx: Context, node: int = 1) -> None:
+        super().__init__(ctx)
+        self.node = node
+        self.name = "kafka" if node == 1 else f"kafka-{node}"
+        self.marker = f"kafka.Kafka {self.config_dir / 'server.properties'}"
 
     @property
     def port(self) -> int:
-        return self.ctx.ports.kafka
+        return self.ctx.ports.kafka_node(self.node)[0]
 
     @property
     def extra_ports(self) -> tuple[int, ...]:
-        return (self.ctx.ports.kafka_controller,)
+        return (self.ctx.ports.kafka_node(self.node)[1],)
 
     @property
     def home(self) -> Path:
@@ -157,11 +168,22 @@ class KafkaService(Service):
 
     @property
     def data_dir(self) -> Path:
-        return self.ctx.state_dir / "kafka" / "data"
+        return self.config_dir / "data"
 
     @property
     def config_dir(self) -> Path:
-        return self.ctx.state_dir / "kafka"
+        return self.ctx.state_dir / self.name
+
+    def _cluster_id(self) -> str:
+        """The id every node's storage is formatted with (one cluster): kept in
+        `kafka/cluster.id`, made by the first node formatted."""
+        path = self.ctx.state_dir / "kafka" / "cluster.id"
+        if path.is_file():
+            return path.read_text().strip()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        made = _new_cluster_id()
+        path.write_text(made + "\n")
+        return made
 
     def _pom_digest(self) -> str:
         return hashlib.sha256(_POM.read_bytes()).hexdigest()
@@ -234,29 +256,36 @@ class KafkaService(Service):
 
     def _write_config(self) -> Path:
         ports = self.ctx.ports
+        broker, controller = ports.kafka_node(self.node)
+        replicas, min_isr = cluster_replication(ports.brokers)
         self.config_dir.mkdir(parents=True, exist_ok=True)
+        voters = ",".join(
+            f"{n}@{LOOPBACK}:{ports.kafka_node(n)[1]}" for n in range(1, ports.brokers + 1)
+        )
         props = {
             "process.roles": "broker,controller",
-            "node.id": "1",
-            # a static single-voter quorum: the controller port may change between runs
-            "controller.quorum.voters": f"1@{LOOPBACK}:{ports.kafka_controller}",
-            "listeners": f"PLAINTEXT://{LOOPBACK}:{ports.kafka},"
-            f"CONTROLLER://{LOOPBACK}:{ports.kafka_controller}",
-            "advertised.listeners": f"PLAINTEXT://{LOOPBACK}:{ports.kafka}",
+            "node.id": str(self.node),
+            # a static quorum of every node: the controller ports may change between runs
+            "controller.quorum.voters": voters,
+            "listeners": f"PLAINTEXT://{LOOPBACK}:{broker},CONTROLLER://{LOOPBACK}:{controller}",
+            "advertised.listeners": f"PLAINTEXT://{LOOPBACK}:{broker}",
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": "PLAINTEXT",
             "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
             "log.dirs": str(self.data_dir),
             "num.partitions": "3",
-            "default.replication.factor": "1",
-            "min.insync.replicas": "1",
-            "offsets.topic.replication.factor": "1",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
-            "share.coordinator.state.topic.replication.factor": "1",
-            "share.coordinator.state.topic.min.isr": "1",
+            "default.replication.factor": str(replicas),
+            "min.insync.replicas": str(min_isr),
+            "offsets.topic.replication.factor": str(replicas),
+            "transaction.state.log.replication.factor": str(replicas),
+            "transaction.state.log.min.isr": str(min_isr),
+            "share.coordinator.state.topic.replication.factor": str(replicas),
+            "share.coordinator.state.topic.min.isr": str(min_isr),
             "group.initial.rebalance.delay.ms": "0",
             "auto.create.topics.enable": "false",
+            # a broker that was down catches up and takes its partitions back
+            "auto.leader.rebalance.enable": "true",
+            "unclean.leader.election.enable": "false",
         }
         path = self.config_dir / "server.properties"
         path.write_text(
@@ -278,7 +307,7 @@ class KafkaService(Service):
                 "kafka.tools.StorageTool",
                 "format",
                 "--cluster-id",
-                _new_cluster_id(),
+                self._cluster_id(),
                 "--config",
                 str(props),
             ],
@@ -297,7 +326,16 @@ class KafkaService(Service):
         return kafka_ready(self.address, timeout, coordinator=True)
 
     def describe(self) -> str:
-        return f"Apache Kafka {KAFKA_VERSION} (KRaft), data in {self.data_dir}"
+        brokers = self.ctx.ports.brokers
+        role = f"node {self.node} of {brokers}, " if brokers > 1 else ""
+        return f"Apache Kafka {KAFKA_VERSION} (KRaft, {role}data in {self.data_dir})"
+
+
+def cluster_replication(brokers: int) -> tuple[int, int]:
+    """(replication factor, min.insync.replicas) of the stack's topics on `brokers` nodes:
+    3 and 2 from three brokers up (a write survives one broker down), else every broker."""
+    replicas = min(3, brokers)
+    return replicas, (2 if replicas >= 3 else 1)
 
 
 class TansuService(Service):

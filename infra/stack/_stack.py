@@ -27,6 +27,7 @@ from infra.stack._kafka import (
     TANSU_MISSING,
     KafkaService,
     TansuService,
+    cluster_replication,
     java_problem,
     tansu_binary,
 )
@@ -76,6 +77,7 @@ class LocalStack:
         cache_dir: Path | None = None,
         chain: bool = True,
         anvil_block_time_s: float | None = None,
+        brokers: int | None = None,
     ) -> None:
         if kafka_impl not in ("auto", "kafka", "tansu"):
             msg = f"kafka_impl must be 'auto', 'kafka' or 'tansu', not {kafka_impl!r}"
@@ -85,12 +87,19 @@ class LocalStack:
         saved = self._read_state()
         saved_ports = saved.get("ports")
         self._explicit_ports = ports is not None
+        made = StackPorts.from_dict(saved_ports).brokers if isinstance(saved_ports, dict) else None
         if ports is not None:
             self.ports = ports
         elif isinstance(saved_ports, dict):
             self.ports = StackPorts.from_dict(saved_ports)
         else:
-            self.ports = StackPorts()
+            self.ports = StackPorts.defaults(brokers or 1)
+        if brokers is not None and brokers != self.ports.brokers:
+            self.ports = (
+                StackPorts.free(brokers) if self.ports.picked else StackPorts.defaults(brokers)
+            )
+        if made is not None and made != self.ports.brokers:
+            self._refuse_other_cluster(made, self.ports.brokers)
         self._saved_ports: dict[str, Any] | None = (
             saved_ports if isinstance(saved_ports, dict) else None
         )
@@ -107,6 +116,21 @@ class LocalStack:
                 float(saved_block_time) if isinstance(saved_block_time, int | float) else 0.0
             )
         self._anvil = AnvilService(self._ctx, anvil_block_time_s)
+
+    @property
+    def brokers(self) -> int:
+        """Kafka nodes of the stack (`ixo stack up --brokers N`)."""
+        return self.ports.brokers
+
+    def _refuse_other_cluster(self, made: int, brokers: int) -> None:
+        """A state dir keeps the cluster it was made with: its nodes' storage and quorum."""
+        if (self.state_dir / "kafka" / "data" / "meta.properties").is_file():
+            msg = (
+                f"the stack in {self.state_dir} was made with {made} Kafka broker"
+                f"{'s' if made != 1 else ''}, not {brokers}: use another IXO_STATE_DIR"
+                " (or `ixo stack down` and delete this one's kafka* folders)"
+            )
+            raise StackError(msg)
 
     # -- public API -------------------------------------------------------------------------
 
@@ -146,7 +170,7 @@ class LocalStack:
                     if not self.ports.picked or attempt == _PORT_ATTEMPTS:
                         raise
                     self._ctx.say(f"stack: {exc}; picking other free ports and retrying")
-                    self.ports = StackPorts.free()
+                    self.ports = StackPorts.free(self.brokers)
                     self._ctx.ports = self.ports
                     continue
                 return
@@ -228,12 +252,19 @@ class LocalStack:
     def env(self) -> dict[str, str]:
         """The environment that points the platform's code at this stack (`IXO_ETH_RPC_URL`
         only when the stack runs the chain)."""
+        bootstrap = ",".join(
+            f"{LOOPBACK}:{self.ports.kafka_node(n)[0]}" for n in range(1, self.brokers + 1)
+        )
         env = {
-            "IXO_KAFKA_BOOTSTRAP": f"{LOOPBACK}:{self.ports.kafka}",
+            "IXO_KAFKA_BOOTSTRAP": bootstrap,
             "IXO_MONGODB_URL": f"mongodb://{LOOPBACK}:{self.ports.mongodb}/",
             "IXO_REDIS_URL": f"redis://{LOOPBACK}:{self.ports.redis}/0",
             "IXO_STATE_DIR": str(self.state_dir),
         }
+        if self.brokers > 1:  # the topics Impressox creates are replicated like the cluster's
+            replicas, min_isr = cluster_replication(self.brokers)
+            env["IXO_KAFKA__REPLICATION_FACTOR"] = str(replicas)
+            env["IXO_KAFKA__MIN_INSYNC_REPLICAS"] = str(min_isr)
         if self.chain_enabled:
             env["IXO_ETH_RPC_URL"] = self._anvil.url
         return env
@@ -241,10 +272,15 @@ class LocalStack:
     # -- internals --------------------------------------------------------------------------
 
     def _services(self, kafka_impl: str, *, chain: bool) -> list[Service]:
-        kafka: Service = (
-            TansuService(self._ctx) if kafka_impl == "tansu" else KafkaService(self._ctx)
-        )
-        services: list[Service] = [kafka, FerretDBService(self._ctx), RedisService(self._ctx)]
+        kafka: list[Service]
+        if kafka_impl == "tansu":
+            if self.brokers > 1:
+                msg = "Tansu runs one broker only: a cluster needs Apache Kafka (Java 17+)"
+                raise StackError(msg)
+            kafka = [TansuService(self._ctx)]
+        else:
+            kafka = [KafkaService(self._ctx, n) for n in range(1, self.brokers + 1)]
+        services: list[Service] = [*kafka, FerretDBService(self._ctx), RedisService(self._ctx)]
         return [*services, self._anvil] if chain else services
 
     def _running_kafka_impl(self) -> str | None:

@@ -18,7 +18,7 @@ from tests._cli import ixo
 async def commit_offset(settings: Settings, group: str, offset: int) -> None:
     """Give the (prefixed) consumer group ``group`` a committed offset on ticks partition 0."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        bootstrap_servers=settings.kafka_servers,
         group_id=settings.group(group),
         enable_auto_commit=False,
     )
@@ -61,7 +61,7 @@ async def test_lag_in_time_is_the_age_of_the_oldest_unprocessed_record(
     that processed none is a minute behind, one that processed the first is 10 s behind, and one
     at the end is not behind at all."""
     topic = MARKET_TICKS.full_name(settings.topic_prefix)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_servers)
     await producer.start()
     now_ms = int(time.time() * 1000)
     try:

@@ -34,7 +34,8 @@ def test_the_flat_settings_still_work_and_plaintext_adds_nothing(
     assert settings.kafka.security_protocol == "PLAINTEXT"
     assert broker_security(settings.kafka) is None
     assert client_security(settings.kafka) == {}
-    assert client_options(settings) == {"bootstrap_servers": "kafka-1:9092,kafka-2:9092"}
+    # every broker, as a list: aiokafka reads one comma-separated string as one host
+    assert client_options(settings) == {"bootstrap_servers": ["kafka-1:9092", "kafka-2:9092"]}
 
 
 def test_sasl_scram_over_tls_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -51,7 +52,7 @@ def test_sasl_scram_over_tls_from_the_environment(monkeypatch: pytest.MonkeyPatc
     options = client_options(settings)
     context = options.pop("ssl_context")
     assert options == {
-        "bootstrap_servers": "127.0.0.1:9092",
+        "bootstrap_servers": ["127.0.0.1:9092"],
         "security_protocol": "SASL_SSL",
         "sasl_mechanism": "SCRAM-SHA-512",
         "sasl_plain_username": "ixo",
@@ -123,3 +124,9 @@ def test_make_broker_and_raw_clients_get_the_same_security(tmp_path: Path) -> No
     expected = client_security(kafka)
     assert expected["sasl_plain_username"] == "u"
     assert {k: consumer_options[k] for k in expected} == expected
+
+
+def test_min_insync_replicas_above_the_replication_factor_is_refused() -> None:
+    with pytest.raises(ValidationError, match="no write could succeed"):
+        KafkaSettings(replication_factor=1, min_insync_replicas=2)
+    assert KafkaSettings(replication_factor=3, min_insync_replicas=2).min_insync_replicas == 2

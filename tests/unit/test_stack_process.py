@@ -251,3 +251,18 @@ def test_components_are_recorded_checked_and_cleared(tmp_path: Path) -> None:
     assert not RunningComponents(tmp_path / "state").statuses()[0].running
     record.clear()
     assert RunningComponents(tmp_path / "state").statuses() == []
+
+
+def test_cluster_ports_default_free_and_saved() -> None:
+    from infra.stack._kafka import cluster_replication
+
+    three = StackPorts.defaults(3)
+    assert [three.kafka_node(n) for n in (1, 2, 3)] == [(9092, 9093), (9094, 9095), (9096, 9097)]
+    picked = StackPorts.free(3)
+    ports = [p for n in (1, 2, 3) for p in picked.kafka_node(n)]
+    assert len(set(ports)) == 6
+    assert StackPorts.from_dict(picked.as_dict()) == picked
+    assert StackPorts.from_dict({"kafka": 1, "mongodb": 2}).brokers == 1  # an old stack.json
+    assert cluster_replication(1) == (1, 1)
+    assert cluster_replication(3) == (3, 2)
+    assert cluster_replication(5) == (3, 2)
