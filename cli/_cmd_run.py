@@ -21,9 +21,10 @@ from cli._cmd_stack import (
     start_stack,
 )
 from cli._cmd_users import announce_operator_token
-from cli._components import available, resolve
+from cli._components import Component, available, resolve
 from cli._config import load_settings
 from cli._errors import CommandError, UsageError
+from cli._replicas import check_replicas, replica_counts, replica_names
 from cli._supervisor import ChildSpec, Probe, supervise
 from infra.kafka import ensure_topics
 from infra.settings import Settings
@@ -63,10 +64,25 @@ def run(
     loop: Annotated[
         bool, typer.Option("--loop", help="market-feed file source: repeat forever")
     ] = False,
+    replicas: Annotated[
+        int,
+        typer.Option(
+            "--replicas",
+            help="Run N processes of a consumer in its consumer group (Kafka shares the "
+            "partitions among them); their output is prefixed NAME#i.",
+        ),
+    ] = 1,
 ) -> None:
     """Run one component in the foreground; SIGTERM or Ctrl-C stops it cleanly."""
     chosen = resolve(component)
     settings = load_settings()
+    check_replicas(chosen.name, replicas, settings)
+    if replicas > 1:
+        if (missing := chosen.requires(settings)) is not None:
+            msg = f"{chosen.name}: {missing}"
+            raise UsageError(msg)
+        _run_replicas(chosen.name, replicas)
+        return
     feed_options = source is not None or symbols is not None or speed is not None or loop
     if feed_options and chosen.name != "market-feed":
         msg = "--source, --symbols, --speed and --loop apply to market-feed only"
@@ -88,9 +104,48 @@ def run(
     chosen.runner(settings)
 
 
+def _run_replicas(name: str, count: int) -> None:
+    """``count`` processes of ``name`` (each ``ixo run NAME``), supervised like ``ixo up``'s;
+    one that exits by itself is started again (its group rebalances meanwhile)."""
+    names = replica_names(name, count)
+    width = max(len(n) for n in names)
+    children = [ChildSpec(n, child_command(name), dict(os.environ)) for n in names]
+    outcome = asyncio.run(
+        supervise(
+            children,
+            on_line=lambda who, line: out.prefixed(who, line, width=width, index=names.index(who)),
+            on_event=out.step,
+            on_ready=lambda: out.result(f"ready: {count} processes of {name}", style="bold green"),
+            restart=True,
+        )
+    )
+    if outcome.failed:
+        who, code = next(iter(outcome.failed.items()))
+        msg = f"{who} exited with code {code}; stopped the other processes"
+        raise CommandError(msg)
+
+
 def child_command(name: str) -> list[str]:
     """How ``ixo up`` runs a component: this interpreter, ``-m cli run NAME``."""
     return [sys.executable, "-m", "cli", "run", name]
+
+
+def _chosen(only: list[str] | None, settings: Settings) -> list[Component]:
+    """What ``ixo up`` runs: the ``--only`` ones, else every available component whose
+    settings are there (the others are named with what is missing)."""
+    if only:
+        return [resolve(name) for name in only]
+    components = []
+    for component in available():
+        missing = component.requires(settings)
+        if missing:
+            out.note(f"{component.name}: skipped ({missing})")
+        else:
+            components.append(component)
+    if not components:
+        msg = "no component is available in this version"
+        raise UsageError(msg)
+    return components
 
 
 def up(
@@ -109,6 +164,15 @@ def up(
     free_ports: FreePortsOpt = False,
     timeout: TimeoutOpt = 180.0,
     brokers: BrokersOpt = None,
+    replicas: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--replicas",
+            help="COMPONENT=N: run N processes of a consumer in its group (repeatable), "
+            "e.g. --replicas rule-engine=2",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Start the local stack, create the topics, and run every available component.
 
@@ -118,19 +182,8 @@ def up(
     and ixo exits 1.
     """
     settings_now = load_settings()
-    if only:
-        components = [resolve(name) for name in only]
-    else:
-        components = []
-        for component in available():
-            missing = component.requires(settings_now)
-            if missing:
-                out.note(f"{component.name}: skipped ({missing})")
-            else:
-                components.append(component)
-    if not components:
-        msg = "no component is available in this version"
-        raise UsageError(msg)
+    components = _chosen(only, settings_now)
+    counts = replica_counts(replicas or [], [c.name for c in components], settings_now)
     settings = load_settings()
     # Children get this process's environment plus the stack's IXO_* settings.
     env = dict(os.environ)
@@ -147,18 +200,21 @@ def up(
             deploy_for_up(settings)
     announce_operator_token(settings)
     env["PYTHONUNBUFFERED"] = "1"
-    width = max(len(c.name) for c in components)
     gateway = gateway_url(settings) if any(c.name == "gateway" for c in components) else None
+    processes = [
+        (c.name, who) for c in components for who in replica_names(c.name, counts.get(c.name, 1))
+    ]
+    width = max(len(who) for _, who in processes)
     children = [
         ChildSpec(
-            c.name,
-            child_command(c.name),
+            who,
+            child_command(name),
             env,
-            ready=gateway_ready(gateway) if c.name == "gateway" and gateway else None,
+            ready=gateway_ready(gateway) if name == "gateway" and gateway else None,
         )
-        for c in components
+        for name, who in processes
     ]
-    index = {c.name: i for i, c in enumerate(components)}
+    index = {who: i for i, (_, who) in enumerate(processes)}
     record = RunningComponents(settings.state_dir)
 
     def on_line(name: str, line: str) -> None:
@@ -166,10 +222,12 @@ def up(
 
     def on_started(name: str, pid: int) -> None:
         address = gateway if name == "gateway" and gateway else ""
-        record.add(ComponentRecord(name, pid, component_marker(name), address))
+        record.add(
+            ComponentRecord(name, pid, component_marker(name.split("#", maxsplit=1)[0]), address)
+        )
 
     def on_ready() -> None:
-        out.result(ready_line([c.name for c in components], gateway), style="bold green")
+        out.result(ready_line([who for _, who in processes], gateway), style="bold green")
 
     try:
         outcome = asyncio.run(

@@ -20,6 +20,9 @@ from typing import Any
 LINE_LIMIT = 1024 * 1024
 STOP_TIMEOUT_S = 20.0
 READY_POLL_S = 0.25
+RESTART_DELAY_S = 1.0
+MAX_RESTARTS = 5
+RESTART_WINDOW_S = 60.0
 
 Probe = Callable[[], Awaitable[bool]]
 """True once a child answers (an exception counts as not yet)."""
@@ -75,11 +78,17 @@ async def supervise(
     on_started: StartSink | None = None,
     on_ready: Callable[[], None] | None = None,
     ready_poll: float = READY_POLL_S,
+    restart: bool = False,
+    restart_delay: float = RESTART_DELAY_S,
 ) -> Outcome:
     """Start ``children`` and forward their lines until a signal, ``stop``, or a child exits.
 
     ``on_started(name, pid)`` is called as each child starts; ``on_ready()`` once every child
-    has started and every readiness probe answered (never if the run ends before)."""
+    has started and every readiness probe answered (never if the run ends before).
+
+    With ``restart``, a child that exits by itself is started again after ``restart_delay``
+    (the replicas of a consumer: the group rebalances, nothing else stops), unless it exited
+    ``MAX_RESTARTS`` times within ``RESTART_WINDOW_S``: then it counts as failed."""
     loop = asyncio.get_running_loop()
     stop = stop or asyncio.Event()
     force = asyncio.Event()
@@ -95,54 +104,103 @@ async def supervise(
 
     for sig in signals:
         loop.add_signal_handler(sig, on_signal)
-    procs: dict[str, asyncio.subprocess.Process] = {}
-    pumps: list[asyncio.Task[None]] = []
-    waits: dict[str, asyncio.Task[int]] = {}
+    run = _Children(on_line, on_event, on_started)
     readiness: asyncio.Task[None] | None = None
     try:
         for child in children:
-            proc = await asyncio.create_subprocess_exec(
-                *child.argv,
-                env=dict(child.env) if child.env is not None else None,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT,
-                start_new_session=True,
-                limit=LINE_LIMIT,
-            )
-            procs[child.name] = proc
-            on_event(f"{child.name}: started (pid {proc.pid})")
-            if on_started is not None:
-                on_started(child.name, proc.pid)
-            assert proc.stdout is not None
-            pumps.append(asyncio.create_task(_pump(child.name, proc.stdout, on_line)))
-            waits[child.name] = asyncio.create_task(proc.wait())
+            await run.start(child)
         if on_ready is not None:
             readiness = asyncio.create_task(_await_ready(children, ready_poll, on_ready))
-        stopping: asyncio.Task[Any] = asyncio.create_task(stop.wait())
-        watched: list[asyncio.Task[Any]] = [stopping, *waits.values()]
-        await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
-        stopping.cancel()
+        await run.watch(children, stop, outcome, restart=restart, restart_delay=restart_delay)
         if readiness is not None:
             readiness.cancel()
-        for name, task in waits.items():
-            if task.done() and not stop.is_set():
-                outcome.failed[name] = task.result()
-        await _stop_all(procs, waits, stop_timeout, force, on_event)
-        if pumps:
-            await asyncio.wait(pumps, timeout=5.0)
+        await _stop_all(run.procs, run.waits, stop_timeout, force, on_event)
+        if run.pumps:
+            await asyncio.wait(run.pumps, timeout=5.0)
     finally:
         if readiness is not None:
             readiness.cancel()
         for sig in signals:
             loop.remove_signal_handler(sig)
-        for proc in procs.values():
+        for proc in run.procs.values():
             if proc.returncode is None:
                 _signal_group(proc.pid, signal.SIGKILL)
-        for pump in pumps:
+        for pump in run.pumps:
             pump.cancel()
-    outcome.codes = {name: proc.returncode for name, proc in procs.items()}
+    outcome.codes = {name: proc.returncode for name, proc in run.procs.items()}
     return outcome
+
+
+class _Children:
+    """The running children of one supervision: their processes, output pumps and exits."""
+
+    def __init__(
+        self, on_line: LineSink, on_event: EventSink, on_started: StartSink | None
+    ) -> None:
+        self.on_line = on_line
+        self.on_event = on_event
+        self.on_started = on_started
+        self.procs: dict[str, asyncio.subprocess.Process] = {}
+        self.pumps: list[asyncio.Task[None]] = []
+        self.waits: dict[str, asyncio.Task[int]] = {}
+        self.exits: dict[str, list[float]] = {}
+
+    async def start(self, child: ChildSpec) -> None:
+        proc = await asyncio.create_subprocess_exec(
+            *child.argv,
+            env=dict(child.env) if child.env is not None else None,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+            limit=LINE_LIMIT,
+        )
+        self.procs[child.name] = proc
+        self.on_event(f"{child.name}: started (pid {proc.pid})")
+        if self.on_started is not None:
+            self.on_started(child.name, proc.pid)
+        assert proc.stdout is not None
+        self.pumps.append(asyncio.create_task(_pump(child.name, proc.stdout, self.on_line)))
+        self.waits[child.name] = asyncio.create_task(proc.wait())
+
+    def gives_up(self, name: str) -> bool:
+        """Record an exit of ``name``; True past ``MAX_RESTARTS`` in ``RESTART_WINDOW_S``."""
+        now = asyncio.get_running_loop().time()
+        recent = [t for t in self.exits.get(name, []) if now - t < RESTART_WINDOW_S] + [now]
+        self.exits[name] = recent
+        return len(recent) > MAX_RESTARTS
+
+    async def watch(
+        self,
+        children: Sequence[ChildSpec],
+        stop: asyncio.Event,
+        outcome: Outcome,
+        *,
+        restart: bool,
+        restart_delay: float,
+    ) -> None:
+        """Until a stop, or a child exits and is not started again."""
+        by_name = {child.name: child for child in children}
+        while True:
+            stopping: asyncio.Task[Any] = asyncio.create_task(stop.wait())
+            watched: list[asyncio.Task[Any]] = [stopping, *self.waits.values()]
+            await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            if stop.is_set():
+                return
+            exited = [name for name, task in self.waits.items() if task.done()]
+            if not restart or any(self.gives_up(name) for name in exited):
+                for name in exited:
+                    outcome.failed[name] = self.waits[name].result()
+                return
+            for name in exited:
+                self.on_event(f"{name}: exited (code {self.waits[name].result()}); restarting")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), restart_delay)
+            if stop.is_set():
+                return
+            for name in exited:
+                await self.start(by_name[name])
 
 
 async def _await_ready(

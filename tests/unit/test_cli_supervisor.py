@@ -203,3 +203,53 @@ async def test_ready_is_never_announced_when_a_child_fails_first() -> None:
     )
     assert outcome.failed == {"broken": 4}
     assert ready == []
+
+
+async def test_with_restart_a_child_that_exits_runs_again_and_the_others_go_on(
+    tmp_path: Path,
+) -> None:
+    """The first run of `flaky` exits 3; its second run keeps serving; `steady` never stops."""
+    marker = tmp_path / "ran-once"
+    flaky = (
+        f"import pathlib, sys, time\np = pathlib.Path({str(marker)!r})\n"
+        "if not p.exists():\n    p.write_text('x')\n    print('first', flush=True)\n"
+        "    sys.exit(3)\nprint('second', flush=True)\nwhile True: time.sleep(0.1)"
+    )
+    sink = Sink()
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        supervise(
+            [ChildSpec("flaky", py(flaky)), ChildSpec("steady", py(SERVE))],
+            on_line=sink.line,
+            on_event=sink.events.append,
+            install_signals=False,
+            stop=stop,
+            restart=True,
+            restart_delay=0.1,
+        )
+    )
+    async with asyncio.timeout(20):
+        while ("flaky", "second") not in sink.lines:
+            await sink.wait_for(len(sink.lines) + 1)
+    stop.set()
+    outcome = await asyncio.wait_for(task, 30)
+    assert outcome.failed == {}
+    assert any("flaky: exited (code 3); restarting" in e for e in sink.events)
+    assert ("steady", "ready") in sink.lines
+
+
+async def test_with_restart_a_child_that_keeps_exiting_fails_the_run() -> None:
+    sink = Sink()
+    outcome = await asyncio.wait_for(
+        supervise(
+            [ChildSpec("crashy", py("import sys; sys.exit(4)")), ChildSpec("steady", py(SERVE))],
+            on_line=sink.line,
+            on_event=sink.events.append,
+            install_signals=False,
+            restart=True,
+            restart_delay=0.05,
+        ),
+        60,
+    )
+    assert outcome.failed == {"crashy": 4}
+    assert sum("crashy: exited" in e for e in sink.events) == 5  # MAX_RESTARTS, then it gives up
