@@ -13,6 +13,7 @@ from typer.core import TyperGroup
 from cli import _output as out
 from cli._cmd_contracts import contracts_app
 from cli._cmd_dlq import dlq_app
+from cli._cmd_groups import groups_app
 from cli._cmd_ingest import ingest
 from cli._cmd_knowledge import posts, search
 from cli._cmd_replay import replay, schemas_app
@@ -125,6 +126,7 @@ app.command()(publish)
 app.command()(replay)
 app.command()(lag)
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(groups_app, name="groups")
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(rules_app, name="rules")
 app.add_typer(schedules_app, name="schedules")
