@@ -9,8 +9,10 @@ published. Only then does the handler return and the consumer commit offsets.
 
 - A redelivered tick is at or below its symbol's watermark: it changes nothing and fires
   nothing; alerts a crash left in the outbox are published on that redelivery.
-- A crash between the publish and the outbox cleanup publishes the same event again (same event
-  id, same ``match_id``): downstream deduplicates by ``match_id``.
+- A store failure between the publish and the outbox cleanup (Redis restarting) does not publish
+  again: the process remembers what the broker acknowledged and the retried batch only cleans
+  up. A crash of the process in that window publishes the same event again (same event id, same
+  ``match_id``): downstream deduplicates by ``match_id``.
 """
 
 from __future__ import annotations
@@ -81,6 +83,10 @@ class RuleEngine:
         self.sink = sink
         self.source = source
         self.lanes = lanes
+        self._on_broker: set[str] = set()
+        """Match ids this process published (the broker acknowledged them) whose outbox cleanup
+        has not succeeded yet (the store failed, e.g. Redis restarting): a retry of the batch
+        cleans them up without publishing them again. Emptied by every successful cleanup."""
 
     async def on_rules(self, batch: Sequence[Positioned]) -> None:
         """Apply rule events (created, updated, deleted) in offset order."""
@@ -125,8 +131,12 @@ class RuleEngine:
             applied += out.applied
             retries += out.retries
         if outgoing:
-            await self.sink.publish(outgoing)
+            fresh = [a for a in outgoing if a.match_id not in self._on_broker]
+            if fresh:
+                await self.sink.publish(fresh)
+                self._on_broker.update(a.match_id for a in fresh)
             await self.store.ack(published)
+            self._on_broker.clear()  # batches run one at a time: nothing else is pending
         return TickOutcome(applied, len(outgoing), retries)
 
     async def _match(
