@@ -5,8 +5,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONTRACTS_STAMP := contracts/node_modules/.installed
+WEB_MODULES := web/node_modules/.installed
+WEB_STAMP := web/dist/.built
+WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) web/index.html web/vite.config.ts web/tsconfig.json web/package.json web/package-lock.json
+CHROMIUM := /usr/bin/chromium
+# Playwright drives Debian's chromium (/usr/bin/chromium): never a browser download of its own
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: up test lint format bench install contracts stack-up stack-down clean
+.PHONY: up test lint format bench install contracts web browser stack-up stack-down clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found: install Python 3.11" >&2; exit 1; }
@@ -28,15 +34,39 @@ $(CONTRACTS_STAMP): contracts/package-lock.json
 
 contracts: $(CONTRACTS_STAMP)
 
+## the web app (web/, React + Vite): npm ci and a production build into web/dist, again only
+## when its sources or lock changed; the gateway serves web/dist at /
+$(WEB_MODULES): web/package-lock.json
+	@command -v npm >/dev/null || { echo "error: npm not found: the web app needs Node.js 20+ and npm" >&2; exit 1; }
+	npm ci --prefix web --no-audit --no-fund
+	@touch $@
+
+$(WEB_STAMP): $(WEB_MODULES) $(WEB_SOURCES)
+	@echo "building the web app into web/dist"
+	npm run --prefix web build
+	@touch $@
+
+web: $(WEB_STAMP)
+
+## Debian's chromium for the browser tests (Playwright drives it; no browser download)
+browser:
+	@if [ -x $(CHROMIUM) ]; then exit 0; fi; \
+	if ! command -v apt-get >/dev/null; then \
+		echo "error: $(CHROMIUM) is missing and apt-get is not available: install Chromium and link it at $(CHROMIUM)" >&2; exit 1; \
+	fi; \
+	SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	echo "installing Debian's chromium for the browser tests"; \
+	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium
+
 install: $(STAMP) $(CONTRACTS_STAMP)
 
 ## the main job: local stack (Kafka, FerretDB, Redis) and every service, in the foreground;
 ## prints a "ready" line with the gateway and API docs addresses once everything answers
-up: install
+up: install web
 	$(BIN)/ixo up
 
 ## the whole suite: lint, types, import layers, unit and integration tests on real services
-test: install lint
+test: install lint web browser
 	$(BIN)/pytest
 
 lint: install
@@ -60,4 +90,4 @@ stack-down: install
 	$(BIN)/ixo stack down
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache web/node_modules web/dist

@@ -10,7 +10,8 @@
   built-in ``get_price``, ``create_alert``, ``list_alerts`` (rules, and fired alerts when an
   :class:`AlertsPort` is wired), ``delete_alert``, and the knowledge tools ``search_knowledge``
   and ``recent_posts`` (a :class:`KnowledgePort` in ``Ports.extras["knowledge"]``; every passage
-  carries its citation).
+  carries its citation), and the chain tools ``register_onchain_alert`` and ``chain_events``
+  (a :class:`ChainPort` in ``Ports.extras["chain"]``).
 - :class:`OpenAIChatModel` talks to any OpenAI-compatible Chat Completions API; without one
   the agent runs the deterministic command planner (:func:`plan`).
 - Stores (Strategy): :class:`CheckpointStore` and :class:`ToolResultCache`, in Redis (default),
@@ -21,10 +22,17 @@ through the ports, implemented by the wiring layer.
 """
 
 from agent import (  # noqa: F401 - register tools and node kinds
+    _chain_tools,
     _knowledge_tools,
     _market_tools,
     _nodes,
     _planner,
+)
+from agent._chain_tools import (
+    CHAIN_PORT,
+    ChainEventsArgs,
+    RegisterOnchainAlertArgs,
+    event_summary,
 )
 from agent._config import (
     AgentConfig,
@@ -90,11 +98,14 @@ from agent._tools import (
 from agent._types import (
     AlertsPort,
     AlertView,
+    ChainLogView,
+    ChainPort,
     ChatModel,
     CheckpointStore,
     DeltaCallback,
     KnowledgeHitView,
     KnowledgePort,
+    OnchainAlertView,
     Ports,
     PostView,
     PricePort,
@@ -107,6 +118,7 @@ from agent._types import (
 
 __all__ = [
     "AGENT_NAMESPACE",
+    "CHAIN_PORT",
     "END",
     "HELP",
     "KNOWLEDGE_PORT",
@@ -122,6 +134,9 @@ __all__ = [
     "AlertsPort",
     "Answer",
     "BaseNode",
+    "ChainEventsArgs",
+    "ChainLogView",
+    "ChainPort",
     "ChatModel",
     "CheckpointStore",
     "Command",
@@ -150,6 +165,7 @@ __all__ = [
     "NodeOptions",
     "NodeResult",
     "NodeSpec",
+    "OnchainAlertView",
     "OpenAIChatModel",
     "Ports",
     "PostView",
@@ -157,6 +173,7 @@ __all__ = [
     "RecentPostsArgs",
     "RedisCheckpointStore",
     "RedisToolResultCache",
+    "RegisterOnchainAlertArgs",
     "Reply",
     "RespondNode",
     "ResponseSink",
@@ -181,6 +198,7 @@ __all__ = [
     "ToolsNode",
     "alert_summary",
     "describe",
+    "event_summary",
     "hit_summary",
     "load_config",
     "node_type",

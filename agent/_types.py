@@ -149,6 +149,61 @@ class KnowledgePort(Protocol):
         ...
 
 
+class OnchainAlertView(BaseModel):
+    """An alert registered on chain (AlertRegistry) and the rule made for it."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    alert_id: int
+    rule_id: str
+    chain_id: int
+    registry: str
+    tx_hash: str
+    block_number: int
+    symbol: str
+    condition: str
+    threshold: Decimal
+
+
+class ChainLogView(BaseModel):
+    """A smart-contract log as the ``chain_logs`` read model shows it."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    chain_id: int
+    address: str
+    block_number: int
+    tx_hash: str
+    log_index: int
+    event: str
+    args: dict[str, Any] = {}
+    removed: bool = False
+    block_time: datetime | None = None
+
+
+class ChainPort(Protocol):
+    """The chain: on-chain alerts sent from the platform's wallet (idempotent per key) and the
+    ``chain_logs`` read model. Wired as ``Ports(extras={"chain": ...})``."""
+
+    async def register_alert(
+        self,
+        user_id: str,
+        symbol: str,
+        condition: str,
+        threshold: Decimal,
+        idempotency_key: str,
+    ) -> OnchainAlertView:
+        """Register the alert on chain (one transaction per ``idempotency_key``) and make the
+        user's rule for it; a ``ToolError`` when the chain refuses or is not configured."""
+        ...
+
+    async def events(
+        self, address: str, *, event: str | None, since_block: int | None, limit: int
+    ) -> Sequence[ChainLogView]:
+        """A contract's observed logs, newest block first (reorged-out ones left out)."""
+        ...
+
+
 class ResponseSink(Protocol):
     """Where a run's output goes, in order; each call returns once the output is durable."""
 

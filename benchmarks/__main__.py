@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHMARKS = ("backbone", "gateway", "agent", "notify", "rules", "embed")
+BENCHMARKS = ("backbone", "gateway", "agent", "notify", "rules", "embed", "chain", "trace")
 
 
 def main() -> int:

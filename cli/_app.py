@@ -11,17 +11,21 @@ import typer
 from typer.core import TyperGroup
 
 from cli import _output as out
+from cli._cmd_chain import chain_app
+from cli._cmd_chainlogs import chain_logs
 from cli._cmd_contracts import contracts_app
 from cli._cmd_dlq import dlq_app
 from cli._cmd_groups import groups_app
 from cli._cmd_ingest import ingest
 from cli._cmd_knowledge import posts, search
+from cli._cmd_rebuild import rebuild_app
 from cli._cmd_replay import replay, schemas_app
 from cli._cmd_rules import rules_app
 from cli._cmd_run import run, up
 from cli._cmd_schedules import schedules_app
 from cli._cmd_stack import stack_app
 from cli._cmd_topics import lag, publish, tail, topics
+from cli._cmd_trace import trace
 from cli._cmd_users import tokens_app, users_app
 from cli._errors import EXIT_INTERRUPTED, EXIT_OK, describe
 from infra.logs import configure_logging
@@ -125,17 +129,21 @@ app.command()(tail)
 app.command()(publish)
 app.command()(replay)
 app.command()(lag)
+app.command()(trace)
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(groups_app, name="groups")
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(rules_app, name="rules")
 app.add_typer(schedules_app, name="schedules")
+app.add_typer(rebuild_app, name="rebuild")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 app.command()(ingest)
 app.add_typer(contracts_app, name="contracts")
+app.add_typer(chain_app, name="chain")
 app.command()(search)
 app.command()(posts)
+app.command(name="chain-logs")(chain_logs)
 
 
 def main() -> None:

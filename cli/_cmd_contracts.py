@@ -10,6 +10,7 @@ storage layout, and keeps a deployment record per chain under
 from __future__ import annotations
 
 import asyncio
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -32,7 +33,7 @@ from contracts import (
 from infra.kafka import EventPublisher, ensure_topics
 from infra.settings import Settings
 from infra.stack import LocalStack, anvil_dev_account
-from schemas import CHAIN_CONTRACTS, CloudEvent, IxoError
+from schemas import CHAIN_CONTRACTS, CHAIN_WATCHES, ChainWatchAddedV1, CloudEvent, IxoError
 
 if TYPE_CHECKING:
     from contracts import Chain
@@ -110,11 +111,27 @@ def _chain(settings: Settings, *, signing: bool = True) -> Chain:
     return chain
 
 
+def watch_event(record: DeploymentRecord) -> CloudEvent[ChainWatchAddedV1]:
+    """The chain listener's watch of the proxy: decoded with the implementation it runs now,
+    from the block the proxy was created in (a deterministic id per deploy or upgrade step)."""
+    data = ChainWatchAddedV1(
+        chain_id=record.chain_id,
+        address=record.proxy,
+        label=record.name,
+        from_block=record.proxy_block_number,
+        artifact=record.contract,
+    )
+    event_id = str(uuid.uuid5(uuid.UUID(record.event_id()), "watch"))
+    return CloudEvent.new(data, source=EVENT_SOURCE, event_id=event_id)
+
+
 async def _publish(settings: Settings, record: DeploymentRecord) -> None:
     event = CloudEvent.new(record.event(), source=EVENT_SOURCE, event_id=record.event_id())
-    await ensure_topics(settings, [CHAIN_CONTRACTS])
+    await ensure_topics(settings, [CHAIN_CONTRACTS, CHAIN_WATCHES])
     async with connected_broker(settings, "ixo-cli-contracts") as broker:
-        await EventPublisher(broker, settings).publish(event, CHAIN_CONTRACTS)
+        publisher = EventPublisher(broker, settings)
+        await publisher.publish(event, CHAIN_CONTRACTS)
+        await publisher.publish(watch_event(record), CHAIN_WATCHES)
 
 
 def publish_record(settings: Settings, record: DeploymentRecord) -> bool:
@@ -130,7 +147,10 @@ def publish_record(settings: Settings, record: DeploymentRecord) -> bool:
             " `ixo contracts publish` sends it"
         )
         return False
-    out.step(f"published {record.event().event_type} to {topic}")
+    out.step(
+        f"published {record.event().event_type} to {topic}, and the proxy's watch to"
+        f" {CHAIN_WATCHES.full_name(settings.topic_prefix)}"
+    )
     return True
 
 

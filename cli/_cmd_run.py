@@ -101,6 +101,10 @@ def run(
             update["market_symbols"] = symbols
         settings = settings.model_copy(update=update)
     assert chosen.runner is not None
+    if chosen.name != "gateway":  # the gateway serves /metrics on its own app
+        from infra.metrics import serve_metrics
+
+        serve_metrics(settings, chosen.name)
     chosen.runner(settings)
 
 

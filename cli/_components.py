@@ -107,6 +107,12 @@ def _orchestrator(settings: Settings) -> None:
     run_faststream(build_app, settings)
 
 
+def _chain_rules(settings: Settings) -> None:
+    from consumers.chain_rules.app import build_app
+
+    run_faststream(build_app, settings)
+
+
 def _needs_rag(_: Settings) -> str | None:
     import importlib.util
 
@@ -197,6 +203,25 @@ def _x_source(settings: Settings) -> None:
         raise CommandError(str(exc)) from None
 
 
+def _chain_listener(settings: Settings) -> None:
+    import signal
+
+    from consumers.chain_listener.app import run_chain_listener
+    from infra.runtime import tune_gc
+
+    configure_for(settings)
+    tune_gc()
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await run_chain_listener(settings, stop)
+
+    asyncio.run(main())
+
+
 def _bot(which: str) -> Runner:
     def run(settings: Settings) -> None:
         from bots import BotConfigError, run_discord_bot, run_telegram_bot
@@ -232,7 +257,16 @@ COMPONENTS: dict[str, Component] = {
             _embedder,
             _needs_rag,
         ),
-        Component("chain-listener", "follows smart-contract logs on the EVM chain"),
+        Component(
+            "chain-listener",
+            "follows smart-contract logs on the EVM chain (IXO_ETH_RPC_URL)",
+            _chain_listener,
+        ),
+        Component(
+            "chain-rules",
+            "turns on-chain AlertRegistry alerts into alert rules (the chain as a client)",
+            _chain_rules,
+        ),
         Component("market-feed", "publishes market price ticks", _market_feed),
         Component(
             "x-source", "publishes posts from X (API, JSONL file or sample)", _x_source, _needs_x

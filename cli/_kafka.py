@@ -1,4 +1,5 @@
-"""The CLI's Kafka adapter: read records by offset range, connect a publisher, commit requeues.
+"""The CLI's Kafka adapter: read records by offset range (``infra.kafka``), connect a publisher,
+commit requeues.
 
 Third-party errors met while connecting become one-line :class:`CommandError` messages naming the
 bootstrap address.
@@ -7,24 +8,27 @@ bootstrap address.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator
-from datetime import datetime
-from typing import Literal
+from collections.abc import AsyncIterator
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from faststream.kafka import KafkaBroker
 
 from cli._errors import CommandError
-from cli._records import RawRecord
-from infra.kafka import client_options, make_broker, partitions_of
+from infra.kafka import Start, client_options, make_broker, read_records, start_offsets
+from infra.kafka import topic_partitions as _topic_partitions
 from infra.settings import Settings
+from schemas import UnknownTopic
 
-Start = Literal["beginning", "end"] | datetime
-"""Where reading starts: the first retained record, the end (new records only), or a time."""
-
-POLL_MS = 500
-MAX_RECORDS = 500
+__all__ = [
+    "Start",
+    "connected_broker",
+    "group_consumer",
+    "read_records",
+    "start_offsets",
+    "topic_partitions",
+    "unreachable",
+]
 
 
 def unreachable(settings: Settings, exc: BaseException) -> CommandError:
@@ -35,69 +39,10 @@ async def topic_partitions(
     consumer: AIOKafkaConsumer, topic: str, settings: Settings
 ) -> list[TopicPartition]:
     """The partitions of ``topic``; a topic missing on the cluster is a :class:`CommandError`."""
-    tps = await partitions_of(consumer, topic)
-    if not tps:
-        msg = (
-            f"topic {topic} does not exist on Kafka at {settings.kafka_bootstrap}"
-            " (`ixo up` or `ixo stack up` create the catalogue topics)"
-        )
-        raise CommandError(msg)
-    return tps
-
-
-async def start_offsets(
-    consumer: AIOKafkaConsumer, tps: list[TopicPartition], start: Start
-) -> dict[TopicPartition, int]:
-    ends: dict[TopicPartition, int] = await consumer.end_offsets(tps)
-    if isinstance(start, datetime):
-        stamp = int(start.timestamp() * 1000)
-        found = await consumer.offsets_for_times(dict.fromkeys(tps, stamp))
-        return {tp: (found[tp].offset if found.get(tp) is not None else ends[tp]) for tp in tps}
-    if start == "beginning":
-        begins: dict[TopicPartition, int] = await consumer.beginning_offsets(tps)
-        return begins
-    return ends
-
-
-async def read_records(
-    consumer: AIOKafkaConsumer,
-    tps: list[TopicPartition],
-    *,
-    start: Start,
-    follow: bool,
-    starts: dict[TopicPartition, int] | None = None,
-) -> AsyncGenerator[RawRecord, None]:
-    """Records of ``tps`` from ``start`` (or explicit ``starts``), in order within a partition.
-
-    Without ``follow`` it stops at the end offsets taken when it started; with ``follow`` it
-    waits for new records until the caller stops iterating.
-    """
-    ends: dict[TopicPartition, int] = await consumer.end_offsets(tps)
-    positions = starts if starts is not None else await start_offsets(consumer, tps, start)
-    consumer.assign(tps)
-    for tp in tps:
-        consumer.seek(tp, positions.get(tp, ends[tp]))
-    pending = {tp for tp in tps if positions.get(tp, ends[tp]) < ends[tp]}
-    if not follow:
-        done = [tp for tp in tps if tp not in pending]
-        if done:
-            consumer.pause(*done)
-        if not pending:
-            return
-    while True:
-        batches = await consumer.getmany(timeout_ms=POLL_MS, max_records=MAX_RECORDS)
-        for tp, records in batches.items():
-            for record in records:
-                if not follow and record.offset >= ends[tp]:
-                    break
-                yield RawRecord.from_kafka(record)
-        if not follow:
-            for tp in list(pending):
-                if await consumer.position(tp) >= ends[tp]:
-                    pending.discard(tp)
-                    consumer.pause(tp)
-            if not pending:
-                return
+    try:
+        return await _topic_partitions(consumer, topic, settings)
+    except UnknownTopic as exc:
+        raise CommandError(str(exc)) from None
 
 
 @contextlib.asynccontextmanager

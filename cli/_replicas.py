@@ -23,7 +23,6 @@ SINGLE: Final[dict[str, str]] = {
     "x-source": "a second source would read and publish every post twice",
     "telegram-bot": "Telegram delivers updates to one poller",
     "discord-bot": "Discord sends each interaction to one endpoint",
-    "chain-listener": "the listener's checkpoints are per watch, one poller each",
 }
 
 

@@ -7,6 +7,9 @@
   upgrade-safety validation of a new implementation against the deployed one's build-info.
 - `Chain`, `deploy_proxy`, `upgrade_proxy`: web3.py against a JSON-RPC endpoint, signing with
   a key given as `SecretStr`; they return a `DeploymentRecord`, kept by `DeploymentStore`.
+- `TransactionService`: the platform's transactions, idempotent by key (`RedisTxStore`), with
+  a `NonceManager`, EIP-1559 fees, receipts with a timeout, recovery of dropped or replaced
+  transactions, and `ixo.chain.tx.*` events.
 
 This package takes its settings as arguments and imports no infrastructure (layer rule). web3
 (about a second to import) loads on first use of the chain names, not with the package.
@@ -21,12 +24,30 @@ from contracts._errors import (
     CompileFailed,
     ContractsError,
     DeploymentNotFound,
+    FeesTooHigh,
+    IdempotencyConflict,
     IncompatibleUpgrade,
     ToolchainMissing,
     TransactionFailed,
+    TransactionPending,
+    TransactionReverted,
 )
+from contracts._fees import FeePolicy, Fees, fees_from_history
+from contracts._nonces import NonceManager, NonceSlot
 from contracts._project import ContractsProject
 from contracts._records import DeploymentRecord, DeploymentStore, ImplementationRecord
+from contracts._redis import RedisTxStore, TxStoreUnavailable
+from contracts._rpc import JsonRpc, RpcRefused, redacted
+from contracts._transactions import (
+    TransactionService,
+    TxAttempt,
+    TxLog,
+    TxOutcome,
+    TxRecord,
+    TxRequest,
+    TxStore,
+    tx_id_for,
+)
 from contracts._upgrade_check import UpgradeReport, check_upgrade, require_compatible
 
 if TYPE_CHECKING:
@@ -74,17 +95,39 @@ __all__ = [
     "DeploymentNotFound",
     "DeploymentRecord",
     "DeploymentStore",
+    "FeePolicy",
+    "Fees",
+    "FeesTooHigh",
+    "IdempotencyConflict",
     "ImplementationRecord",
     "IncompatibleUpgrade",
+    "JsonRpc",
+    "NonceManager",
+    "NonceSlot",
+    "RedisTxStore",
+    "RpcRefused",
     "ToolchainMissing",
     "TransactionFailed",
+    "TransactionPending",
+    "TransactionReverted",
+    "TransactionService",
+    "TxAttempt",
+    "TxLog",
+    "TxOutcome",
+    "TxRecord",
+    "TxRequest",
+    "TxStore",
+    "TxStoreUnavailable",
     "UpgradeReport",
     "check_upgrade",
     "compile_contracts",
     "deploy_proxy",
     "deployment_problem",
+    "fees_from_history",
     "load_build",
+    "redacted",
     "require_compatible",
     "source_hash",
+    "tx_id_for",
     "upgrade_proxy",
 ]

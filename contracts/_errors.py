@@ -31,3 +31,19 @@ class TransactionFailed(ContractsError):  # noqa: N818
 
 class DeploymentNotFound(ContractsError):  # noqa: N818
     """No deployment record for this name on this chain (or it is not on the chain)."""
+
+
+class TransactionReverted(TransactionFailed, PermanentError):  # noqa: N818
+    """The transaction reverted (in a block, or when estimated): sending it again cannot help."""
+
+
+class TransactionPending(ContractsError, TransientError):  # noqa: N818
+    """No receipt within the wait: the transaction may still land (ask again with its key)."""
+
+
+class FeesTooHigh(ContractsError, TransientError):  # noqa: N818
+    """The fees the chain asks exceed the configured cap (or it has no EIP-1559 fees)."""
+
+
+class IdempotencyConflict(ContractsError, PermanentError):  # noqa: N818
+    """An idempotency key already sent a different transaction."""

@@ -222,7 +222,10 @@ class Settings(BaseSettings):
         "to detect a reorg and retract what it published on the abandoned branch",
     )
     chain_rpc_timeout_s: float = Field(
-        default=30.0, gt=0, le=600, description="one JSON-RPC call to IXO_ETH_RPC_URL gives up after"
+        default=30.0,
+        gt=0,
+        le=600,
+        description="one JSON-RPC call to IXO_ETH_RPC_URL gives up after",
     )
     chain_lease_s: float = Field(
         default=15.0,
@@ -230,6 +233,19 @@ class Settings(BaseSettings):
         le=3600,
         description="how long a chain listener holds a watch without renewing it (another "
         "process takes it over after a crash)",
+    )
+    chain_tx_timeout_s: float = Field(
+        default=120.0,
+        gt=0,
+        le=3600,
+        description="how long a transaction the platform sends is waited for (its receipt) "
+        "before the sender is told it is still pending",
+    )
+    chain_max_fee_gwei: float | None = Field(
+        default=None,
+        gt=0,
+        description="the most a transaction the platform sends may pay per gas (max fee, "
+        "gwei); above it the send waits for cheaper blocks; unset: no cap",
     )
     llm_base_url: str = ""
     llm_api_key: SecretStr = SecretStr("")
@@ -334,6 +350,50 @@ class Settings(BaseSettings):
         default=SecretStr(""),
         description="comma-separated Fernet keys encrypting webhook secrets: the first encrypts, "
         "all decrypt; empty: a key generated once in IXO_STATE_DIR/secrets.key",
+    )
+    # Operations (issue 14): metrics endpoints, tracing, the trace index.
+    metrics_host: str = Field(
+        default="127.0.0.1",
+        description="address each component's /metrics listens on (the gateway serves its own)",
+    )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="this process's /metrics port; unset: derived from IXO_METRICS_PORT_BASE",
+    )
+    metrics_port_base: int = Field(
+        default=9470,
+        ge=0,
+        le=60000,
+        description="first port of the components' /metrics (each component its own offset, "
+        "replica i at +100*i); 0: no /metrics endpoint unless IXO_METRICS_PORT is set",
+    )
+    otel_enabled: bool = Field(
+        default=False,
+        description="OpenTelemetry tracing of every Kafka publish and consume (FastStream's "
+        "middleware), exported to IXO_OTEL_ENDPOINT",
+    )
+    otel_endpoint: str = Field(
+        default="http://127.0.0.1:4318/v1/traces",
+        description="OTLP/HTTP traces endpoint (an OpenTelemetry collector); empty: spans are "
+        "made but not exported",
+    )
+    trace_ttl_s: int = Field(
+        default=7 * 24 * 3600,
+        ge=60,
+        description="how long the trace index keeps a correlation id after its last event",
+    )
+    trace_max_events: int = Field(
+        default=10_000,
+        ge=10,
+        le=1_000_000,
+        description="events the trace index keeps per correlation id (the newest)",
+    )
+    trace_skip_topics: list[str] = Field(
+        default_factory=lambda: ["ixo.market.ticks"],
+        description="catalogue topics the trace index leaves out (each tick is its own "
+        "correlation: indexing them costs memory and shows nothing)",
     )
 
     @field_validator("webhook_allowed_networks")

@@ -5,6 +5,7 @@ one per database)."""
 
 from beanie import Document
 
+from readmodels._chain_logs import ChainLog
 from readmodels._documents import (
     Alert,
     Conversation,
@@ -32,6 +33,7 @@ ROWS: tuple[type[ReadModel], ...] = (
     User,
     Link,
     Post,
+    ChainLog,
 )
 """Every read model the projector writes."""
 
@@ -42,6 +44,7 @@ __all__ = [
     "READ_MODELS",
     "ROWS",
     "Alert",
+    "ChainLog",
     "Conversation",
     "Link",
     "NotificationDelivery",

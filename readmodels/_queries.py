@@ -16,6 +16,7 @@ from pymongo import DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
+from readmodels._chain_logs import ChainLog
 from readmodels._documents import (
     Alert,
     Conversation,
@@ -196,4 +197,32 @@ class ReadModels:
             query["created_at"] = {"$gte": since}
         return await self._many(
             Post, query, sort=[("created_at", DESCENDING), ("_id", 1)], limit=limit
+        )
+
+    # chain logs
+    async def chain_logs(
+        self,
+        *,
+        address: str | None = None,
+        event: str | None = None,
+        since_block: int | None = None,
+        include_removed: bool = False,
+        limit: int = 100,
+    ) -> list[ChainLog]:
+        """Observed logs, newest block first (then by log index): of one contract, of one event,
+        from block ``since_block`` on; logs a reorg removed only with ``include_removed``."""
+        query: dict[str, Any] = {}
+        if address is not None:
+            query["address"] = address.lower()
+        if event is not None:
+            query["event"] = event
+        if since_block is not None:
+            query["block_number"] = {"$gte": since_block}
+        if not include_removed:
+            query["removed"] = False
+        return await self._many(
+            ChainLog,
+            query,
+            sort=[("block_number", DESCENDING), ("log_index", DESCENDING), ("_id", 1)],
+            limit=limit,
         )

@@ -18,6 +18,9 @@ from schemas._chain import (
     ChainContractDeployedV1,
     ChainContractUpgradedV1,
     ChainLogObservedV1,
+    ChainTxConfirmedV1,
+    ChainTxFailedV1,
+    ChainTxSubmittedV1,
     ChainWatchAddedV1,
     ChainWatchRemovedV1,
 )
@@ -176,6 +179,13 @@ CHAIN_CONTRACTS = Topic(
     compacted=True,
     description="Deployment records of our proxies: address, implementation (compacted)",
 )
+CHAIN_TXS = Topic(
+    "ixo.chain.txs",
+    "tx_id",
+    (ChainTxSubmittedV1, ChainTxConfirmedV1, ChainTxFailedV1),
+    retention_ms=30 * DAY_MS,
+    description="Transactions the platform sends: submitted, confirmed or failed",
+)
 
 # Catalogue extensions beyond DESIGN.md's table (docs/DESIGN.md lists them too).
 NOTIFY_SUBSCRIPTIONS = Topic(
@@ -300,6 +310,7 @@ CATALOGUE = Catalogue(
         CHAIN_WATCHES,
         CHAIN_LOGS,
         CHAIN_CONTRACTS,
+        CHAIN_TXS,
         NOTIFY_SUBSCRIPTIONS,
         USER_LINKS,
         USERS,

@@ -11,6 +11,21 @@ from consumers.embedder import (
     KnowledgeUnavailable,
     SearchFilters,
 )
+from services._chain import (
+    MAX_CHAIN_LOGS,
+    ChainLogService,
+    ChainLogsQuery,
+    ChainService,
+    OnchainAlert,
+    OnchainAlertDraft,
+    OnchainUnavailable,
+    Registry,
+    chain_log_view,
+    connect_chain,
+    deployments,
+    find_registry,
+    signing_key,
+)
 from services._chat import ChatService, Submitted
 from services._commands import NotFound, Publisher, Receipt, parse_input
 from services._documents import (
@@ -44,6 +59,16 @@ from services._knowledge import (
 )
 from services._links import LinkService
 from services._market import AlertService, PriceService
+from services._ops import (
+    MAX_DLQ_RECORDS,
+    MAX_REQUEUE,
+    OpsService,
+    ReplayBusy,
+    ReplayJob,
+    TraceView,
+    asyncapi_documents,
+    merge_asyncapi,
+)
 from services._platform import Services, deliverable_kinds
 from services._rules import (
     RuleDraft,
@@ -74,12 +99,18 @@ from services._subscriptions import (
 )
 
 __all__ = [
+    "MAX_CHAIN_LOGS",
+    "MAX_DLQ_RECORDS",
     "MAX_K",
     "MAX_POSTS",
     "MAX_QUERY_CHARS",
+    "MAX_REQUEUE",
     "MEDIA_TYPES",
     "SESSION_TTL_S",
     "AlertService",
+    "ChainLogService",
+    "ChainLogsQuery",
+    "ChainService",
     "ChatService",
     "DocumentService",
     "IdentityService",
@@ -92,11 +123,18 @@ __all__ = [
     "LinkService",
     "NewToken",
     "NotFound",
+    "OnchainAlert",
+    "OnchainAlertDraft",
+    "OnchainUnavailable",
+    "OpsService",
     "PostsQuery",
     "PriceService",
     "Principal",
     "Publisher",
     "Receipt",
+    "Registry",
+    "ReplayBusy",
+    "ReplayJob",
     "RuleDraft",
     "RuleNotFound",
     "RuleService",
@@ -112,14 +150,21 @@ __all__ = [
     "SubscriptionService",
     "TokenInfo",
     "TooManyAttempts",
+    "TraceView",
     "UnknownUser",
+    "asyncapi_documents",
+    "chain_log_view",
     "check_draft",
     "citation",
+    "connect_chain",
     "deliverable_kinds",
+    "deployments",
     "describe_schedule",
     "doc_id_for",
+    "find_registry",
     "hit_view",
     "media_type_for",
+    "merge_asyncapi",
     "new_secret",
     "next_run",
     "parse_document",
@@ -132,5 +177,6 @@ __all__ = [
     "saved_payload",
     "schedule_id_for",
     "schedule_view",
+    "signing_key",
     "subscription_view",
 ]

@@ -23,6 +23,7 @@ from services._identity import IdentityService
 from services._knowledge import KnowledgeService
 from services._links import LinkService
 from services._market import AlertService, PriceService
+from services._ops import OpsService
 from services._rules import RuleService
 from services._schedules import ScheduleService
 from services._subscriptions import SubscriptionService
@@ -51,6 +52,7 @@ class Services:
     identity: IdentityService
     documents: DocumentService
     knowledge: KnowledgeService
+    ops: OpsService
 
     @classmethod
     def build(
@@ -103,4 +105,5 @@ class Services:
                 publisher, source=source, max_bytes=settings.ingest_max_bytes
             ),
             knowledge=KnowledgeService(reads, knowledge),
+            ops=OpsService(settings, database, redis),
         )

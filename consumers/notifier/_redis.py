@@ -109,6 +109,16 @@ if st == 's' or st == 'f' then redis.call('HSET', KEYS[1], 'st', 'd') end
 return 1
 """
 
+RESTORE: Final = """
+-- A done entry rebuilt from an outcome on ixo.notify.deliveries (after Redis lost the ledger);
+-- an entry the live notifier wrote meanwhile wins. ARGV: attempts, at, err, ttl_ms
+local k = KEYS[1]
+if redis.call('EXISTS', k) == 1 then return 0 end
+redis.call('HSET', k, 'st', 'd', 'a', ARGV[1], 'at', ARGV[2], 'err', ARGV[3], 'le', '0')
+redis.call('PEXPIRE', k, ARGV[4])
+return 1
+"""
+
 RELEASE: Final = """
 local f = redis.call('HMGET', KEYS[1], 'st', 'ow')
 if f[1] == 'c' and f[2] == ARGV[1] then
@@ -234,6 +244,7 @@ class RedisLedger:
         self._settle = client.register_script(SETTLE)
         self._finish = client.register_script(FINISH)
         self._release = client.register_script(RELEASE)
+        self._restore = client.register_script(RESTORE)
 
     def _key(self, key: str) -> str:
         return f"{self._p}d:{key}"
@@ -307,6 +318,20 @@ class RedisLedger:
 
     async def release(self, key: str, token: str, *, undo_attempt: bool = False) -> None:
         await _guard(lambda: self._release(keys=[self._key(key)], args=[token, int(undo_attempt)]))
+
+    async def restore(self, key: str, outcome: Outcome) -> None:
+        """Record ``key`` as done with ``outcome`` (a rebuild after Redis lost the ledger),
+        expiring ``ttl_s`` after the outcome, unless the ledger already has the key."""
+        left = self._ttl_ms - (_ms(self._clock) - int(outcome.at.timestamp() * 1000))
+        if left <= 0:
+            return
+        args: list[str | int] = [
+            outcome.attempts,
+            outcome.at.isoformat(),
+            outcome.error or "",
+            left,
+        ]
+        await _guard(lambda: self._restore(keys=[self._key(key)], args=args))
 
     async def state(self, key: str) -> dict[str, str]:
         """The raw ledger entry of a key (for tools and tests)."""

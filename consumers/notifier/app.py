@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from faststream import FastStream
 from redis.asyncio import Redis
 
 from consumers.notifier._discord import DiscordSender
 from consumers.notifier._notifier import Notifier, NotifierConfig
+from consumers.notifier._rebuild import NotifierRebuildSummary, rebuild
 from consumers.notifier._redis import (
     RedisDirectory,
     RedisLedger,
@@ -28,8 +30,9 @@ from consumers.notifier._redis import (
 from consumers.notifier._telegram import TelegramSender, telegram_bot
 from consumers.notifier._types import Sender
 from consumers.notifier._webhook import USER_AGENT, WebhookSender
-from infra.kafka import Delivery, EventPublisher, make_broker, subscribe
+from infra.kafka import Delivery, EventPublisher, KafkaLog, make_broker, subscribe
 from infra.net import OutboundGuard, guarded_client
+from infra.redis import StateEpoch
 from infra.redis import key_prefix as _key_prefix
 from infra.redis import redis_client as _redis_client
 from infra.secrets import secret_box
@@ -66,6 +69,95 @@ class KafkaOutcomeSink:
     async def publish(self, event: AnyEvent) -> None:
         """Kafka's errors arrive mapped (:class:`TransientError` / :class:`PermanentError`)."""
         await self._publisher.publish(event, NOTIFY_DELIVERIES)
+
+
+class KafkaNotifierSource:
+    """What a rebuild of the notifier's Redis state reads (``_rebuild.NotifierRebuildSource``)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._rules = KafkaLog(settings, ALERT_RULES)
+        self._subscriptions = KafkaLog(settings, NOTIFY_SUBSCRIPTIONS)
+        self._outcomes = KafkaLog(settings, NOTIFY_DELIVERIES)
+        self._alerts = KafkaLog(settings, ALERT_MATCHES)
+
+    async def rules(self) -> list[Delivery]:
+        return await self._rules.latest()
+
+    async def subscriptions(self) -> list[Delivery]:
+        return await self._subscriptions.latest()
+
+    async def outcomes(self, since_ms: int) -> AsyncIterator[Delivery]:
+        start = await self._outcomes.offsets_at(since_ms)
+        async for item in self._outcomes.read(start):
+            yield item
+
+    async def consumed_alerts(self, since_ms: int) -> AsyncIterator[Delivery]:
+        end = await self._alerts.committed(GROUP_ALERTS)
+        start = {p: o for p, o in (await self._alerts.offsets_at(since_ms)).items() if p in end}
+        if not start:
+            return
+        async for item in self._alerts.read(start, end):
+            yield item
+
+
+def state_epoch(settings: Settings, client: Redis) -> StateEpoch:
+    """The generation marker of the notifier's Redis state (missing: rebuild before working)."""
+    return StateEpoch(client, key_prefix(settings))
+
+
+def restorer(
+    settings: Settings, config: NotifierConfig, notifier: Notifier, client: Redis
+) -> Callable[[], Awaitable[NotifierRebuildSummary]]:
+    """The rebuild of the notifier's state under ``client`` (``_rebuild.py``)."""
+    prefix = key_prefix(settings)
+    source = KafkaNotifierSource(settings)
+
+    async def restore() -> NotifierRebuildSummary:
+        return await rebuild(
+            notifier,
+            RedisDirectory(client, prefix),
+            RedisLedger(client, prefix, lease_s=config.lease_s, ttl_s=config.dedupe_ttl_s),
+            source,
+            now_ms=int(time.time() * 1000),
+            dedupe_ttl_s=config.dedupe_ttl_s,
+            max_age_s=config.max_age_s,
+        )
+
+    return restore
+
+
+async def rebuild_state(
+    settings: Settings, config: NotifierConfig | None = None, *, force: bool = True
+) -> NotifierRebuildSummary | None:
+    """Rebuild the notifier's Redis state from Kafka now (``ixo rebuild redis``), with this
+    process's own senders (parked deliveries are resumed here); running notifiers wait for it
+    at their next batch. Returns what was restored, or None if nothing had to be."""
+    config = config or NotifierConfig()
+    client = redis_client(settings)
+    broker = make_broker(settings, client_id="ixo-notifier-rebuild")
+    found: list[NotifierRebuildSummary] = []
+    opened: list[TelegramSender | DiscordSender | WebhookSender] = []
+    try:
+        await broker.connect()
+        notifier = build_notifier(settings, EventPublisher(broker, settings), client, config)
+        senders, opened = await open_senders(settings, config)
+        notifier.senders.update(senders)
+        restore = restorer(settings, config, notifier, client)
+
+        async def run() -> None:
+            found.append(await restore())
+
+        epoch = state_epoch(settings, client)
+        if force:
+            await epoch.force(run)
+        else:
+            await epoch.ensure(run)
+    finally:
+        for sender in opened:
+            await sender.close()
+        await broker.stop()
+        await client.aclose()
+    return found[0] if found else None
 
 
 def build_notifier(
@@ -141,17 +233,23 @@ def build_app(settings: Settings | None = None, config: NotifierConfig | None = 
     notifier = build_notifier(settings, EventPublisher(broker, settings), client, config)
     closers: list[TelegramSender | DiscordSender | WebhookSender] = []
     background: list[asyncio.Task[None]] = []
+    epoch = state_epoch(settings, client)
+    restore = restorer(settings, config, notifier, client)
 
     async def on_rules(batch: Sequence[Delivery]) -> None:
+        await epoch.ensure(restore)
         await notifier.on_rules(batch)
 
     async def on_subscriptions(batch: Sequence[Delivery]) -> None:
+        await epoch.ensure(restore)
         await notifier.on_subscriptions(batch)
 
     async def on_alerts(batch: Sequence[Delivery]) -> None:
+        await epoch.ensure(restore)
         await notifier.on_alerts(batch)
 
     async def on_events(batch: Sequence[Delivery]) -> None:
+        await epoch.ensure(restore)
         await notifier.on_events(batch)
 
     subscribe(broker, settings, ALERT_RULES, group=GROUP_RULES, handler=on_rules)

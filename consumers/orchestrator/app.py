@@ -27,15 +27,18 @@ from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
 from agent import (
+    CHAIN_PORT,
     KNOWLEDGE_PORT,
     Agent,
     AgentFactory,
     AlertView,
+    ChainLogView,
     KnowledgeHitView,
     LLMEndpoint,
     Message,
     ModelRejected,
     ModelUnavailable,
+    OnchainAlertView,
     Ports,
     PostView,
     RuleView,
@@ -61,6 +64,8 @@ from schemas import (
 )
 from services import (
     AlertService,
+    ChainLogService,
+    ChainService,
     KnowledgeSearch,
     KnowledgeService,
     KnowledgeUnavailable,
@@ -70,6 +75,7 @@ from services import (
     RuleService,
     Services,
     citation,
+    connect_chain,
     saved_payload,
 )
 
@@ -212,7 +218,11 @@ class ServiceRules:
 
     async def delete_rule(self, user_id: str, rule_id: str) -> bool:
         try:
-            await self._service.delete(rule_id, user_id=user_id, correlation_id=None)
+            await self._service.delete(
+                rule_id,
+                user_id=user_id,
+                correlation_id=self._request.correlationid or self._request.id,
+            )
         except RuleNotFound:
             return False
         return True
@@ -257,6 +267,90 @@ class ServiceKnowledge:
         return [PostView.model_validate(p.model_dump()) for p in posts]
 
 
+class ServiceChain:
+    """The chain port's shared half: the :class:`services.ChainService` of the settings,
+    connected on first use (and again while no AlertRegistry is deployed, so ``ixo up``
+    deploying it after the orchestrator started is picked up), and the ``chain_logs`` reads."""
+
+    def __init__(
+        self, settings: Settings, services: Services, publisher: EventPublisher, redis: Redis
+    ) -> None:
+        self._settings = settings
+        self._services = services
+        self._publisher = publisher
+        self._redis = redis
+        self._chain: ChainService | None = None
+        self._lock = asyncio.Lock()
+
+    async def service(self) -> ChainService:
+        async with self._lock:
+            if self._chain is None or self._chain.registry is None:
+                if self._chain is not None:
+                    await self._chain.aclose()
+                self._chain = await connect_chain(
+                    self._settings,
+                    self._publisher,
+                    self._services.rules,
+                    self._redis,
+                    source=SOURCE,
+                )
+            return self._chain
+
+    def bound(self, request: AnyEvent) -> RequestChain:
+        """The port of one request's tools (its events are caused by the request)."""
+        return RequestChain(self, request)
+
+    async def events(
+        self, address: str, *, event: str | None, since_block: int | None, limit: int
+    ) -> Sequence[ChainLogView]:
+        try:
+            found = await ChainLogService(self._services.reads).logs(
+                {"address": address, "event": event, "since_block": since_block, "limit": limit}
+            )
+        except InvalidEvent as exc:
+            raise ToolError(str(exc)) from None
+        return [ChainLogView.model_validate(log.model_dump()) for log in found]
+
+    async def aclose(self) -> None:
+        if self._chain is not None:
+            await self._chain.aclose()
+
+
+class RequestChain:
+    """ChainPort over :class:`ServiceChain` for one request: a refusal the model can act on
+    (bad arguments, no registry, a revert) is the tool's error; a node or Redis that does not
+    answer is transient (the request is retried, and the same key finds the same transaction)."""
+
+    def __init__(self, shared: ServiceChain, request: AnyEvent) -> None:
+        self._shared = shared
+        self._request = request
+
+    async def register_alert(
+        self,
+        user_id: str,
+        symbol: str,
+        condition: str,
+        threshold: Decimal,
+        idempotency_key: str,
+    ) -> OnchainAlertView:
+        chain = await self._shared.service()
+        try:
+            alert = await chain.register_alert(
+                user_id,
+                {"symbol": symbol, "condition": condition, "threshold": threshold},
+                idempotency_key=idempotency_key,
+                causation=self._request,
+            )
+        except InvalidEvent as exc:
+            raise ToolError(str(exc)) from None
+        return OnchainAlertView.model_validate(alert.model_dump())
+
+    async def events(
+        self, address: str, *, event: str | None, since_block: int | None, limit: int
+    ) -> Sequence[ChainLogView]:
+        return await self._shared.events(address, event=event, since_block=since_block, limit=limit)
+
+
 def as_messages(turns: Sequence[Any]) -> list[Message]:
     """Answered turns (oldest first) as the user/assistant messages the agent is given."""
     out: list[Message] = []
@@ -284,8 +378,10 @@ class Orchestrator:
         *,
         fallback: Agent | None = None,
         deadline_s: float = 30.0,
+        chain: ServiceChain | None = None,
     ) -> None:
         self.agent = agent
+        self.chain = chain
         self.fallback = fallback
         self.deadline_s = deadline_s
         self.publisher = publisher
@@ -309,11 +405,14 @@ class Orchestrator:
             request = delivery.event
             data = request.data
             assert isinstance(data, ChatMessageReceivedV1)
+            extras: dict[str, Any] = {KNOWLEDGE_PORT: self.knowledge}
+            if self.chain is not None:
+                extras[CHAIN_PORT] = self.chain.bound(request)
             ports = Ports(
                 prices=self.prices,
                 rules=self.rules(request),
                 alerts=self.alerts,
-                extras={KNOWLEDGE_PORT: self.knowledge},
+                extras=extras,
             )
             turns = await self.services.chat.history(data.session_id, turns=HISTORY_TURNS)
             await self._answer(request, data, ports, as_messages(turns))
@@ -417,8 +516,14 @@ def build_app(
     fallback = None
     if agent.model is not None and settings.chat_offline_fallback:
         fallback = build_agent(settings, redis=redis, mongo=database, offline=True)
+    chain = ServiceChain(settings, services, publisher, redis)
     orchestrator = Orchestrator(
-        agent, publisher, services, fallback=fallback, deadline_s=settings.chat_deadline_s
+        agent,
+        publisher,
+        services,
+        fallback=fallback,
+        deadline_s=settings.chat_deadline_s,
+        chain=chain,
     )
     subscribe(
         broker, settings, CHAT_REQUESTS, group=GROUP, handler=orchestrator.handle, max_records=50
@@ -428,6 +533,7 @@ def build_app(
         await open_database(settings, mongo)
 
     async def close() -> None:
+        await chain.aclose()
         await agent.aclose()
         await redis.aclose()
         await mongo.close()

@@ -5,17 +5,26 @@ the domain and the store, usable without a broker.
 """
 
 from consumers.projector._alerts import AlertsProjection
+from consumers.projector._chain_logs import ChainLogsProjection, chain_log_id, chain_log_row
 from consumers.projector._conversations import ConversationsProjection
 from consumers.projector._deliveries import DeliveriesProjection, delivery_id
 from consumers.projector._documents import to_document
 from consumers.projector._posts import PostsProjection, post_row
 from consumers.projector._prices import PricesProjection, price_row
+from consumers.projector._redis import RedisTraceIndex
 from consumers.projector._replay import ReplayResult, replay
 from consumers.projector._rows import Positioned, Projection, Row, newest, order_key
 from consumers.projector._rules import RulesProjection
 from consumers.projector._schedules import SchedulesProjection
 from consumers.projector._store import WATERMARKS, ProjectionStore
 from consumers.projector._subscriptions import SubscriptionsProjection
+from consumers.projector._trace import (
+    MAX_TRACE_LIMIT,
+    TRACE,
+    TraceEntry,
+    trace_entries,
+    traced_topics,
+)
 from consumers.projector._users import LinksProjection, UsersProjection
 
 PROJECTIONS: dict[str, Projection] = {
@@ -31,14 +40,18 @@ PROJECTIONS: dict[str, Projection] = {
         UsersProjection(),
         LinksProjection(),
         PostsProjection(),
+        ChainLogsProjection(),
     )
 }
 """Every projection the projector runs, by name (the names ``ixo replay`` takes)."""
 
 __all__ = [
+    "MAX_TRACE_LIMIT",
     "PROJECTIONS",
+    "TRACE",
     "WATERMARKS",
     "AlertsProjection",
+    "ChainLogsProjection",
     "ConversationsProjection",
     "DeliveriesProjection",
     "LinksProjection",
@@ -47,12 +60,16 @@ __all__ = [
     "PricesProjection",
     "Projection",
     "ProjectionStore",
+    "RedisTraceIndex",
     "ReplayResult",
     "Row",
     "RulesProjection",
     "SchedulesProjection",
     "SubscriptionsProjection",
+    "TraceEntry",
     "UsersProjection",
+    "chain_log_id",
+    "chain_log_row",
     "delivery_id",
     "newest",
     "order_key",
@@ -60,4 +77,6 @@ __all__ = [
     "price_row",
     "replay",
     "to_document",
+    "trace_entries",
+    "traced_topics",
 ]

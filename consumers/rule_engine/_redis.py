@@ -466,6 +466,37 @@ class RedisRuleStore:
         rest = self._defs.get((spec.rule_id, spec.version)) or _definition(spec)
         return f"{spec.version}{SEP}{_state(state)}{SEP}{rest}"
 
+    async def restore_states(self, states: Sequence[tuple[str, RuleState]]) -> None:
+        """Put applied rules in the given states, index included (a rebuild, for rules whose
+        last fire is older than the ticks it can replay; see ``_rebuild.py``). Rules not held
+        are skipped."""
+        for rule_id, state in states:
+            try:
+                raw: list[bytes | None] = await self.client.hmget(  # type: ignore[assignment]
+                    f"{self.prefix}r:{rule_id}", ["sym", "st"]
+                )
+                symbol, tomb = raw
+                if not symbol or tomb == b"x":
+                    continue
+                sym = symbol.decode()
+                packed: bytes | None = await self.client.hget(  # type: ignore[assignment]
+                    f"{self.prefix}rs:{sym}", rule_id
+                )
+                if not packed:
+                    continue
+                spec, before = self._rule(sym, f"{rule_id}{SEP}{packed.decode()}")
+                old, new = placement(spec, before), placement(spec, state)
+                base = f"{self.prefix}i:{sym}:"
+                pipe = self.client.pipeline(transaction=True)
+                pipe.hset(f"{self.prefix}rs:{sym}", rule_id, self._packed(spec, state))
+                if old is not None:
+                    pipe.zrem(base + old[0], rule_id)
+                if new is not None:
+                    pipe.zadd(base + new[0], {rule_id: float(new[1])})
+                await pipe.execute()
+            except RedisError as exc:
+                raise _map_error(exc) from None
+
     # -- ticks ------------------------------------------------------------------------------
 
     async def load(self, batches: Mapping[str, Sequence[TickPoint]]) -> dict[str, Slice]:

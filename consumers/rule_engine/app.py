@@ -7,25 +7,30 @@ the environment; nothing is contacted)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import time
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 
 from faststream import FastStream
+from redis.asyncio import Redis
 
 from consumers.rule_engine._backtest import BacktestMatch, backtest_range
 from consumers.rule_engine._engine import RuleEngine
 from consumers.rule_engine._matching import RulePayload, RuleSpec
+from consumers.rule_engine._rebuild import RebuildSummary, rebuild
 from consumers.rule_engine._redis import RedisRuleStore
 from consumers.rule_engine._types import OutgoingAlert
 from infra.kafka import (
     Delivery,
     EventPublisher,
+    KafkaLog,
     KafkaTickHistory,
     make_broker,
+    partition_for,
     subscribe,
 )
+from infra.redis import StateEpoch, redis_client
 from infra.redis import key_prefix as _key_prefix
-from infra.redis import redis_client
 from infra.settings import Settings, get_settings
 from schemas import (
     ALERT_MATCHES,
@@ -70,8 +75,74 @@ class KafkaAlertSink:
         await asyncio.gather(*futures)
 
 
+class KafkaRebuildSource:
+    """What a rebuild of the engine's Redis state reads (``_rebuild.RebuildSource``): the rules
+    and alerts topics, and the ticks topic with the tick group's committed offsets."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._rules = KafkaLog(settings, ALERT_RULES)
+        self._alerts = KafkaLog(settings, ALERT_MATCHES)
+        self._ticks = KafkaLog(settings, MARKET_TICKS)
+
+    async def rules(self) -> list[Delivery]:
+        return await self._rules.latest()
+
+    def alerts(self) -> AsyncIterator[Delivery]:
+        return self._alerts.read()
+
+    async def resume_offsets(self) -> dict[int, int]:
+        return await self._ticks.committed(GROUP_TICKS)
+
+    async def tick_offsets_at(self, ts_ms: int) -> dict[int, int]:
+        return await self._ticks.offsets_at(ts_ms)
+
+    def ticks(self, partition: int, start: int, end: int) -> AsyncIterator[Delivery]:
+        return self._ticks.read({partition: start}, {partition: end})
+
+    def partition_of(self, symbol: str) -> int:
+        return partition_for(symbol, MARKET_TICKS.partitions)
+
+    async def first_tick_offset(self, partition: int) -> int:
+        return (await self._ticks.beginning_offsets()).get(partition, 0)
+
+
+def state_epoch(settings: Settings, client: Redis) -> StateEpoch:
+    """The generation marker of the engine's Redis state (missing: rebuild before matching)."""
+    return StateEpoch(client, key_prefix(settings))
+
+
+async def rebuild_state(settings: Settings, *, force: bool = True) -> RebuildSummary | None:
+    """Rebuild the engine's Redis state from Kafka now (``ixo rebuild redis``): running engines
+    wait for it at their next batch. Without ``force``, only if the marker is missing. Returns
+    what was restored, or None if nothing had to be."""
+    client = redis_client(settings)
+    broker = make_broker(settings, client_id="ixo-rule-engine-rebuild")
+    found: list[RebuildSummary] = []
+    try:
+        await broker.connect()
+        store = RedisRuleStore(client, key_prefix(settings))
+        sink = KafkaAlertSink(EventPublisher(broker, settings), settings)
+        source = KafkaRebuildSource(settings)
+
+        async def restore() -> None:
+            found.append(await rebuild(store, sink, source, now_ms=int(time.time() * 1000)))
+
+        epoch = state_epoch(settings, client)
+        if force:
+            await epoch.force(restore)
+        else:
+            await epoch.ensure(restore)
+    finally:
+        await broker.stop()
+        await client.aclose()
+    return found[0] if found else None
+
+
 def build_app(settings: Settings | None = None, *, max_records: int = TICK_BATCH) -> FastStream:
     """The rule engine: rule events into the Redis index, ticks into ``ixo.alert.triggered.v1``.
+
+    Before each batch the engine checks its state's marker (one ``GET``); when Redis lost the
+    state, one engine rebuilds it from Kafka (``_rebuild.py``) and the others wait.
 
     Any number of these, in one pair of consumer groups, share the work (state is in Redis).
     ``settings`` default to the environment's. Building contacts nothing (the Redis client
@@ -81,12 +152,20 @@ def build_app(settings: Settings | None = None, *, max_records: int = TICK_BATCH
     broker = make_broker(settings, client_id="ixo-rule-engine")
     client = redis_client(settings)
     store = RedisRuleStore(client, key_prefix(settings))
-    engine = RuleEngine(store, KafkaAlertSink(EventPublisher(broker, settings), settings))
+    sink = KafkaAlertSink(EventPublisher(broker, settings), settings)
+    engine = RuleEngine(store, sink)
+    epoch = state_epoch(settings, client)
+    source = KafkaRebuildSource(settings)
+
+    async def restore() -> None:
+        await rebuild(store, sink, source, now_ms=int(time.time() * 1000))
 
     async def on_rules(batch: Sequence[Delivery]) -> None:
+        await epoch.ensure(restore)
         await engine.on_rules(batch)
 
     async def on_ticks(batch: Sequence[Delivery]) -> None:
+        await epoch.ensure(restore)
         await engine.on_ticks(batch)
 
     subscribe(broker, settings, ALERT_RULES, group=GROUP_RULES, handler=on_rules)

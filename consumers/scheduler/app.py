@@ -14,12 +14,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Final
 
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
+from redis.asyncio import Redis
 
 from consumers.scheduler import (
     REGISTRY,
@@ -36,13 +37,14 @@ from consumers.scheduler import (
     WorkerContext,
     system_clock,
 )
-from infra.kafka import EventPublisher, make_broker, subscribe
+from consumers.scheduler._rebuild import SchedulerRebuildSummary, rebuild
+from infra.kafka import Delivery, EventPublisher, KafkaLog, make_broker, subscribe
 from infra.mongo import mongo_client, open_database
+from infra.redis import StateEpoch, redis_client
 from infra.redis import key_prefix as _key_prefix
-from infra.redis import redis_client
 from infra.settings import Settings, get_settings
 from readmodels import ReadModels
-from schemas import SCHEDULES, AnyEvent, TransientError
+from schemas import SCHEDULES, TASKS_DUE, AnyEvent, TransientError
 
 log = logging.getLogger(__name__)
 
@@ -86,12 +88,86 @@ class ReadModelAlerts:
         return [AlertLine(a.rule_id, a.symbol, a.price, a.condition, a.triggered_at) for a in found]
 
 
+class KafkaSchedulerSource:
+    """What a rebuild of the scheduler's Redis state reads (``_rebuild.SchedulerRebuildSource``)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._schedules = KafkaLog(settings, SCHEDULES)
+        self._due = KafkaLog(settings, TASKS_DUE)
+
+    async def schedules(self) -> list[Delivery]:
+        return await self._schedules.latest()
+
+    async def fired(self, since_ms: int) -> AsyncIterator[Delivery]:
+        async for item in self._due.read(await self._due.offsets_at(since_ms)):
+            yield item
+
+
+def state_epoch(settings: Settings, redis: Redis) -> StateEpoch:
+    """The generation marker of the scheduler's Redis state (missing: rebuild before ticking).
+    A rebuild keeps ``book-epoch``, which names the running processes' fold group (after a real
+    loss it is gone anyway, and the next process to start folds under a new one)."""
+    return StateEpoch(redis, key_prefix(settings), keep=("book-epoch",))
+
+
+def restorer(
+    settings: Settings, config: SchedulerConfig, redis: Redis, clock: Clock = system_clock
+) -> Callable[[], Awaitable[SchedulerRebuildSummary]]:
+    """The rebuild of the scheduler's state under ``redis`` (``_rebuild.py``)."""
+    prefix = key_prefix(settings)
+    source = KafkaSchedulerSource(settings)
+    done_ttl = int((config.catch_up + timedelta(days=1)).total_seconds())
+
+    async def restore() -> SchedulerRebuildSummary:
+        return await rebuild(
+            RedisBook(redis, prefix),
+            RedisLedger(redis, prefix, lease_s=config.lease_s, done_ttl_s=done_ttl),
+            source,
+            now=clock(),
+            catch_up=config.catch_up,
+        )
+
+    return restore
+
+
+async def rebuild_state(
+    settings: Settings, config: SchedulerConfig | None = None, *, force: bool = True
+) -> SchedulerRebuildSummary | None:
+    """Rebuild the scheduler's Redis state from Kafka now (``ixo rebuild redis``); running
+    schedulers wait for it at their next tick. Returns what was restored, or None if nothing
+    had to be."""
+    redis = redis_client(settings)
+    found: list[SchedulerRebuildSummary] = []
+    restore = restorer(settings, config or SchedulerConfig(), redis)
+
+    async def run() -> None:
+        found.append(await restore())
+
+    try:
+        epoch = state_epoch(settings, redis)
+        if force:
+            await epoch.force(run)
+        else:
+            await epoch.ensure(run)
+    finally:
+        await redis.aclose()
+    return found[0] if found else None
+
+
 async def clock_loop(
-    scheduler: Scheduler, clock: Clock, tick_s: float, stop: asyncio.Event
+    scheduler: Scheduler,
+    clock: Clock,
+    tick_s: float,
+    stop: asyncio.Event,
+    *,
+    before: Callable[[], Awaitable[object]] | None = None,
 ) -> None:
-    """Tick until ``stop`` is set; a failing tick is logged and retried on the next one."""
+    """Tick until ``stop`` is set; a failing tick is logged and retried on the next one.
+    ``before`` runs first on each tick (the state's marker check)."""
     while not stop.is_set():
         try:
+            if before is not None:
+                await before()
             await scheduler.tick(clock())
         except TransientError as exc:
             log.warning("scheduler tick failed; retrying", extra={"error": str(exc)})
@@ -105,17 +181,25 @@ class ClockTask:
     """The clock loop as the app's background task: started once the broker runs, stopped (and
     awaited, at most :data:`STOP_TIMEOUT_S`) when the app shuts down."""
 
-    def __init__(self, scheduler: Scheduler, clock: Clock, tick_s: float) -> None:
+    def __init__(
+        self,
+        scheduler: Scheduler,
+        clock: Clock,
+        tick_s: float,
+        *,
+        before: Callable[[], Awaitable[object]] | None = None,
+    ) -> None:
         self._scheduler = scheduler
         self._clock = clock
         self._tick_s = tick_s
+        self._before = before
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self._stop.clear()
         self._task = asyncio.create_task(
-            clock_loop(self._scheduler, self._clock, self._tick_s, self._stop),
+            clock_loop(self._scheduler, self._clock, self._tick_s, self._stop, before=self._before),
             name="ixo-scheduler-clock",
         )
 
@@ -135,17 +219,30 @@ class BookFold:
     Redis says which book it fills, so it is added at startup (before the broker starts, so it
     starts with the others), once per app."""
 
-    def __init__(self, broker: KafkaBroker, settings: Settings, book: RedisBook) -> None:
+    def __init__(
+        self,
+        broker: KafkaBroker,
+        settings: Settings,
+        book: RedisBook,
+        *,
+        before: Callable[[], Awaitable[object]] | None = None,
+    ) -> None:
         self._broker = broker
         self._settings = settings
         self._book = book
+        self._before = before
         self.subscribed = False
+
+    async def _fold(self, batch: Sequence[Delivery]) -> None:
+        if self._before is not None:
+            await self._before()
+        await self._book.fold(batch)
 
     async def subscribe(self) -> None:
         if self.subscribed:
             return
         group = schedules_group(await self._book.epoch())
-        subscribe(self._broker, self._settings, SCHEDULES, group=group, handler=self._book.fold)
+        subscribe(self._broker, self._settings, SCHEDULES, group=group, handler=self._fold)
         self.subscribed = True
 
 
@@ -178,6 +275,15 @@ def build_app(
     reads = ReadModels(mongo[settings.mongodb_database])
     ctx = WorkerContext(schedules=book, alerts=ReadModelAlerts(reads), clock=clock)
     dispatcher = Dispatcher(registry, ctx, sink, RedisHandled(redis, prefix), source=SOURCE)
+    epoch = state_epoch(settings, redis)
+    restore = restorer(settings, config, redis, clock)
+
+    async def check() -> None:
+        await epoch.ensure(restore)
+
+    async def work(batch: Sequence[Delivery]) -> None:
+        await check()
+        await dispatcher.handle(batch)
 
     for topic in registry.topics():
         subscribe(
@@ -185,11 +291,11 @@ def build_app(
             settings,
             topic,
             group=GROUP_WORKERS + topic.name,
-            handler=dispatcher.handle,
+            handler=work,
             max_records=100,
         )
-    fold = BookFold(broker, settings, book)
-    ticking = ClockTask(scheduler, clock, config.tick_s)
+    fold = BookFold(broker, settings, book, before=check)
+    ticking = ClockTask(scheduler, clock, config.tick_s, before=check)
 
     async def connect() -> None:
         await open_database(settings, mongo)

@@ -17,9 +17,38 @@ from infra.kafka._consumer import (
     RetryPolicy,
     subscribe,
 )
+from infra.kafka._dlq import (
+    REQUEUE_GROUP,
+    RequeueResult,
+    dlq_overview,
+    group_consumer,
+    read_all,
+    record_summary,
+    requeue,
+    requeue_headers,
+    requeued_before,
+    skip_reason,
+    source_of,
+)
 from infra.kafka._errors import publish_error
 from infra.kafka._history import KafkaTickHistory, partition_for, read_ticks, tick_history
+from infra.kafka._lag import (
+    GROUP_NAMESPACE,
+    LagRow,
+    UnknownGroup,
+    consumer_lag,
+    group_candidates,
+    resolve_group,
+)
+from infra.kafka._logs import KafkaLog
 from infra.kafka._publisher import CLOUDEVENTS_CONTENT_TYPE, EventPublisher, record_headers
+from infra.kafka._records import (
+    RawRecord,
+    Start,
+    read_records,
+    start_offsets,
+    topic_partitions,
+)
 from infra.kafka._security import broker_security, client_options, client_security
 from infra.kafka._streams import (
     StreamRecord,
@@ -30,31 +59,54 @@ from infra.kafka._streams import (
 
 __all__ = [
     "CLOUDEVENTS_CONTENT_TYPE",
+    "GROUP_NAMESPACE",
+    "REQUEUE_GROUP",
     "BatchHandler",
     "DeadLetters",
     "Delivery",
     "EventConsumer",
     "EventPublisher",
+    "KafkaLog",
     "KafkaTickHistory",
+    "LagRow",
+    "RawRecord",
+    "RequeueResult",
     "RetryPolicy",
+    "Start",
     "StreamRecord",
     "TopicInfo",
+    "UnknownGroup",
     "admin_client",
     "broker_security",
     "client_options",
     "client_security",
+    "consumer_lag",
     "default_since",
     "describe_topics",
+    "dlq_overview",
     "ensure_topics",
+    "group_candidates",
+    "group_consumer",
     "make_broker",
     "offsets_consumer",
     "parse_last_event_id",
     "partition_for",
     "partitions_of",
     "publish_error",
+    "read_all",
+    "read_records",
     "read_ticks",
     "record_headers",
+    "record_summary",
+    "requeue",
+    "requeue_headers",
+    "requeued_before",
+    "resolve_group",
+    "skip_reason",
+    "source_of",
+    "start_offsets",
     "stream_records",
     "subscribe",
     "tick_history",
+    "topic_partitions",
 ]

@@ -8,6 +8,7 @@ from faststream.kafka import KafkaBroker
 
 from infra.kafka._security import broker_security
 from infra.settings import Settings
+from infra.tracing import telemetry_middlewares
 
 MAX_BATCH_BYTES = 1024 * 1024
 
@@ -17,7 +18,8 @@ def make_broker(settings: Settings, *, client_id: str = "impressox") -> KafkaBro
     secured as ``settings.kafka`` says (SASL, TLS).
 
     FastStream's per-message INFO logs cost most of a consumer's time (shared/notes), so they go
-    to DEBUG; our consumer wiring logs what matters (dead letters, retries) itself.
+    to DEBUG; our consumer wiring logs what matters (dead letters, retries) itself. With
+    ``IXO_OTEL_ENABLED`` every publish and consume is traced (``infra.tracing``).
     """
     return KafkaBroker(
         settings.kafka_servers,
@@ -31,4 +33,5 @@ def make_broker(settings: Settings, *, client_id: str = "impressox") -> KafkaBro
         graceful_timeout=15.0,
         logger=logging.getLogger("faststream"),
         log_level=logging.DEBUG,
+        middlewares=telemetry_middlewares(settings, f"impressox.{client_id}"),
     )

@@ -14,21 +14,30 @@ A subscriber here is a batch subscriber (shared/notes: 5x the per-message path).
    a :class:`TransientError` (a dependency is down) is retried until ``transient_deadline_s``
    and then the batch is handed back to Kafka uncommitted (nack), never dead-lettered;
 3. offsets are committed only after the handler's effects and the dead letters are durable.
+
+A subscriber may cover several topics in one consumer group (the projector's ``trace``): each
+record is decoded with its own topic's codec and dead-lettered to its own topic's DLQ.
+
+Every consumer counts what it does in Prometheus (``infra.kafka._metrics``): records processed,
+failed attempts, dead letters, handler latency, and its lag after each batch.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from aiokafka import ConsumerRecord
+from aiokafka import ConsumerRecord, TopicPartition
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.message import StreamMessage
 
+from infra.kafka import _metrics as metrics
 from infra.kafka._publisher import EventPublisher
 from infra.settings import Settings
 from schemas import (
@@ -170,6 +179,9 @@ class EventConsumer:
     """Decode, handle with retries, dead-letter. Independent of FastStream, so it is testable
     with records from any source; :func:`subscribe` wires it to a broker.
 
+    ``topic`` is one catalogue topic, or several (one subscriber over many topics: each record
+    is decoded with its topic's codec and dead-lettered to its topic's DLQ; ``prefix`` is the
+    deployment's topic prefix, to know a record's catalogue topic from its Kafka name).
     ``group`` is the consumer's (prefixed) group: a record requeued from the DLQ for another
     group (``ixo-requeued-for``) is skipped, since this group processed the original
     (decision 0088); its dead letters name the group (``x-consumer-group``).
@@ -177,51 +189,93 @@ class EventConsumer:
 
     def __init__(
         self,
-        topic: Topic,
+        topic: Topic | Sequence[Topic],
         handler: BatchHandler,
         dead_letters: DeadLetters,
         policy: RetryPolicy = RetryPolicy(),
         codec: EventCodec | None = None,
         *,
         group: str | None = None,
+        prefix: str = "",
     ) -> None:
-        self.topic = topic
-        self._codec = codec or codec_for(topic)
+        topics = [topic] if isinstance(topic, Topic) else list(topic)
+        if not topics:
+            msg = "a consumer needs at least one topic"
+            raise ValueError(msg)
+        self.topic = topics[0]
+        self._codec = codec or codec_for(self.topic)
+        self._routes: dict[str, tuple[Topic, EventCodec]] = {
+            t.full_name(prefix): (
+                t,
+                codec if codec is not None and len(topics) == 1 else codec_for(t),
+            )
+            for t in topics
+        }
         self._handler = handler
         self._dead = dead_letters
         self._policy = policy
         self._group = group
+        self._group_label = group or ""
+        self._label = self.topic.full_name(prefix) if len(topics) == 1 else "*"
+        """The ``topic`` label of the handler's metrics (``*`` for a multi-topic consumer)."""
         self.skipped = 0
         """Records requeued for another group, seen and left alone."""
 
+    def _route(self, topic: str) -> tuple[Topic, EventCodec]:
+        return self._routes.get(topic) or (self.topic, self._codec)
+
     async def process(self, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
         good: list[Delivery] = []
-        by_offset: dict[tuple[int, int], ConsumerRecord[Any, Any]] = {}
+        by_offset: dict[tuple[str, int, int], ConsumerRecord[Any, Any]] = {}
         pending: list[asyncio.Future[Any]] = []
-        decode = self._codec.decode
+        skipped: Counter[str] = Counter()
+        seen: Counter[str] = Counter()
         for record in records:
+            seen[record.topic] += 1
             if record.headers and self._group is not None:
                 target = requeued_for(record)
                 if target is not None and target != self._group:
                     self.skipped += 1
+                    skipped[record.topic] += 1
                     continue
+            topic, codec = self._route(record.topic)
             try:
-                event = decode(record.value or b"")
+                event = codec.decode(record.value or b"")
             except InvalidEvent as exc:
-                pending.append(await self._dead.send(self.topic, record, exc.kind, str(exc)))
+                pending.append(await self._dead_letter(topic, record, exc.kind, str(exc)))
                 continue
             good.append(
                 Delivery(event, record.topic, record.partition, record.offset, record.timestamp)
             )
-            by_offset[record.partition, record.offset] = record
+            by_offset[record.topic, record.partition, record.offset] = record
+        group = self._group_label
+        for name, count in seen.items():
+            metrics.BATCH_RECORDS.labels(group, name).observe(count)
+        for name, count in skipped.items():
+            metrics.SKIPPED.labels(group, name).inc(count)
         if good:
-            for delivery, failure in await self._handle(good):
-                record = by_offset[delivery.partition, delivery.offset]
-                pending.append(
-                    await self._dead.send(self.topic, record, failure.kind, failure.error)
-                )
+            failed = await self._handle(good)
+            done: Counter[str] = Counter(d.topic for d in good)
+            for delivery, failure in failed:
+                done[delivery.topic] -= 1
+                record = by_offset[delivery.topic, delivery.partition, delivery.offset]
+                topic, _ = self._route(record.topic)
+                pending.append(await self._dead_letter(topic, record, failure.kind, failure.error))
+            for name, count in done.items():
+                if count > 0:
+                    metrics.RECORDS.labels(group, name).inc(count)
         if pending:
             await asyncio.gather(*pending)
+
+    async def _dead_letter(
+        self, topic: Topic, record: ConsumerRecord[Any, Any], kind: str, error: str
+    ) -> asyncio.Future[Any]:
+        metrics.DEAD_LETTERED.labels(self._group_label, record.topic, kind).inc()
+        return await self._dead.send(topic, record, kind, error)
+
+    def _failed(self, batch: Sequence[Delivery], kind: str) -> None:
+        for name, count in Counter(d.topic for d in batch).items():
+            metrics.FAILED.labels(self._group_label, name, kind).inc(count)
 
     async def _handle(self, batch: Sequence[Delivery]) -> list[tuple[Delivery, Failure]]:
         """Run the handler; returns the deliveries that kept failing, with why."""
@@ -242,10 +296,14 @@ class EventConsumer:
         attempt = 0
         loop = asyncio.get_running_loop()
         deadline = loop.time() + policy.transient_deadline_s
+        latency = metrics.HANDLER_SECONDS.labels(self._group_label, self._label)
         while True:
+            started = time.perf_counter()
             try:
                 await self._handler(batch)
             except TransientError as exc:
+                latency.observe(time.perf_counter() - started)
+                self._failed(batch, "transient")
                 if loop.time() >= deadline:
                     log.exception("dependency still failing; leaving the batch uncommitted")
                     raise
@@ -253,6 +311,8 @@ class EventConsumer:
                 await asyncio.sleep(policy.delay(min(attempt, 10)))
                 attempt += 1
             except PermanentError as exc:
+                latency.observe(time.perf_counter() - started)
+                self._failed(batch, "permanent")
                 first = batch[0]
                 log.warning(
                     "permanent failure, not retried",
@@ -267,6 +327,8 @@ class EventConsumer:
                 )
                 return Failure(PERMANENT_ERROR, _describe(exc))
             except Exception as exc:
+                latency.observe(time.perf_counter() - started)
+                self._failed(batch, "error")
                 attempt += 1
                 if attempt >= policy.attempts:
                     first = batch[0]
@@ -282,13 +344,37 @@ class EventConsumer:
                     return Failure(HANDLER_FAILED, _describe(exc))
                 await asyncio.sleep(policy.delay(attempt))
             else:
+                latency.observe(time.perf_counter() - started)
                 return None
+
+
+def observe_lag(consumer: Any, records: Sequence[ConsumerRecord[Any, Any]], group: str) -> None:
+    """Set the lag gauges of the partitions in ``records`` from ``consumer``'s high watermarks
+    (known locally after a fetch; nothing is asked of the broker)."""
+    last: dict[tuple[str, int], ConsumerRecord[Any, Any]] = {}
+    for record in records:
+        seen = last.get((record.topic, record.partition))
+        if seen is None or record.offset > seen.offset:
+            last[record.topic, record.partition] = record
+    now_ms = time.time() * 1000
+    assigned = consumer.assignment()
+    for (topic, partition), record in last.items():
+        tp = TopicPartition(topic, partition)
+        if tp not in assigned:  # revoked meanwhile: no figure this time
+            continue
+        high = consumer.highwater(tp)
+        if high is None:
+            continue
+        behind = max(0, int(high) - (record.offset + 1))
+        metrics.LAG.labels(group, topic, str(partition)).set(behind)
+        seconds = max(0.0, (now_ms - record.timestamp) / 1000) if behind else 0.0
+        metrics.LAG_SECONDS.labels(group, topic, str(partition)).set(seconds)
 
 
 def subscribe(
     broker: KafkaBroker,
     settings: Settings,
-    topic: Topic,
+    topic: Topic | Sequence[Topic],
     *,
     group: str,
     handler: BatchHandler,
@@ -296,28 +382,37 @@ def subscribe(
     max_records: int = 500,
     auto_offset_reset: Literal["earliest", "latest"] = "earliest",
     codec: EventCodec | None = None,
+    title: str | None = None,
+    description: str | None = None,
 ) -> EventConsumer:
-    """Register a batch subscriber for ``topic`` in consumer group ``group`` (both prefixed).
+    """Register a batch subscriber for ``topic`` (or several topics, in one subscription) in
+    consumer group ``group`` (all prefixed).
 
     Offsets are committed after ``handler`` returned and dead letters were acknowledged; if the
     wrapper raises (a dependency down for too long), the batch is sought back and redelivered.
-    ``codec`` defaults to the topic's catalogue codec.
+    ``codec`` defaults to the topic's catalogue codec (one topic only). ``title`` names the
+    subscriber in the AsyncAPI document (default ``group:topic``).
     """
+    topics = [topic] if isinstance(topic, Topic) else list(topic)
     group_id = settings.group(group)
     consumer = EventConsumer(
-        topic,
+        topics,
         handler,
         DeadLetters(EventPublisher(broker, settings), settings, group_id),
         policy,
         codec,
         group=group_id,
+        prefix=settings.topic_prefix,
     )
+    subscriber: Any = None
 
     async def on_batch(records: Any) -> None:
         await consumer.process(records)
+        if subscriber is not None and subscriber.consumer is not None:
+            observe_lag(subscriber.consumer, records, group_id)
 
-    broker.subscriber(
-        topic.full_name(settings.topic_prefix),
+    subscriber = broker.subscriber(
+        *(t.full_name(settings.topic_prefix) for t in topics),
         group_id=group_id,
         batch=True,
         max_records=max_records,
@@ -326,7 +421,8 @@ def subscribe(
         auto_offset_reset=auto_offset_reset,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         decoder=_raw_records,
-        title=f"{group}:{topic.name}",
-        description=topic.description,
-    )(on_batch)
+        title=title or f"{group}:{topics[0].name}",
+        description=description if description is not None else topics[0].description,
+    )
+    subscriber(on_batch)
     return consumer

@@ -41,6 +41,7 @@ from infra.mongo import mongo_client, open_database
 from infra.redis import redis_client
 from infra.settings import Settings
 from producers.gateway._auth import OPERATOR, PrincipalDep, guard, install_openapi
+from producers.gateway._chain import chain_router
 from producers.gateway._deps import ServicesDep
 from producers.gateway._documents import documents_router
 from producers.gateway._errors import bounded, install_error_handlers, invalid_response
@@ -49,10 +50,12 @@ from producers.gateway._limits import BodySizeLimit, RateLimiter
 from producers.gateway._me import me_router
 from producers.gateway._metrics import PUBLISHED, REGISTRY, MetricsMiddleware
 from producers.gateway._openapi import BODY, documented, event_request_body, health_responses
+from producers.gateway._ops import ops_router
 from producers.gateway._owned import owned_by, refuse_owner, session_is_theirs
 from producers.gateway._schedules import schedules_router
 from producers.gateway._subscriptions import subscriptions_router
 from producers.gateway._tokens import tokens_router
+from producers.gateway._web import install_web
 from schemas import (
     CATALOGUE,
     CHAT_MAX_TEXT,
@@ -102,6 +105,7 @@ class _Gateway:
         try:
             yield
         finally:
+            await app.state.services.ops.close()  # cancels replays still running
             await self.broker.stop()
             await self.redis.aclose()
             await self.mongo.close()
@@ -136,7 +140,10 @@ def create_app(settings: Settings, *, knowledge: KnowledgeSearch | None = None) 
     app.include_router(tokens_router())
     app.include_router(documents_router())
     app.include_router(knowledge_router())
+    app.include_router(ops_router())
+    app.include_router(chain_router())
     install_openapi(app)
+    install_web(app)  # last: the API routes match first (decision 0157)
     return app
 
 

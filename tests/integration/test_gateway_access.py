@@ -28,7 +28,17 @@ OPERATOR_ONLY = {
     ("get", "/v1/topics/{topic}/tail"),
     ("post", "/v1/users"),
 }
-NOT_OWNED = {("get", "/v1/prices/{symbol}"), ("get", "/v1/topics/{topic}/tail")}
+NOT_OWNED = {
+    ("get", "/v1/prices/{symbol}"),
+    ("get", "/v1/topics/{topic}/tail"),
+    # The operator routes (a user gets 403: tests/integration/test_ops_api.py).
+    ("get", "/v1/trace/{correlation_id}"),
+    ("get", "/v1/ops/dlq/{topic}/records"),
+    ("post", "/v1/ops/dlq/{topic}/requeue"),
+    ("post", "/v1/ops/replay/{projection}"),
+    ("get", "/v1/ops/replay/{replay_id}"),
+    ("get", "/asyncapi/{component}"),
+}
 """Routes with a path parameter that names nothing of a user's."""
 RULE = {"symbol": "BTCUSDT", "condition": {"kind": "above", "threshold": "70000"}}
 SCHEDULE = {"task": "alert_digest", "every_s": 3600}

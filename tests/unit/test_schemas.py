@@ -175,6 +175,7 @@ def test_catalogue_is_consistent_with_the_design() -> None:
         "ixo.chain.watches",
         "ixo.chain.logs",
         "ixo.chain.contracts",
+        "ixo.chain.txs",
         # catalogue extensions, documented in docs/DESIGN.md
         "ixo.notify.subscriptions",
         "ixo.users.links",
