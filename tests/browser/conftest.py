@@ -40,7 +40,7 @@ from tests.integration._linking import identity_service
 
 CHROMIUM = Path(os.environ.get("IXO_TEST_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_FLAGS = (
-    # As on the project's machines (docs: /work/.library/env/machines/polyglot.md): no sandbox
+    # As on the project's machines (the machine notes of the team): no sandbox
     # as root, no GPU, and nothing that reaches out (the network is closed). Playwright adds
     # --headless and a fresh --user-data-dir of its own for every launch.
     "--no-sandbox",

@@ -137,6 +137,8 @@ async def test_a_chat_creates_an_alert_and_streams_the_answer(
         "delete_alert",
         "search_knowledge",
         "recent_posts",
+        "register_onchain_alert",
+        "chain_events",
     ]
     assert [m["role"] for m in first["messages"]] == ["system", "user"]
     assert first["messages"][1]["content"] == "tell me when bitcoin is over 70k"

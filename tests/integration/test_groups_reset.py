@@ -3,6 +3,7 @@ changes nothing; a group with a running member is refused. Real Kafka, run as a 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 
@@ -12,6 +13,7 @@ from aiokafka.structs import OffsetAndMetadata
 from infra.settings import Settings
 from schemas import MARKET_TICKS
 from tests._cli import ixo
+from tests._kafka import eventually
 
 GROUP = "ixo.reset-test"
 
@@ -25,7 +27,8 @@ async def committed(settings: Settings) -> int | None:
     await consumer.start()
     try:
         tp = TopicPartition(MARKET_TICKS.full_name(settings.topic_prefix), 0)
-        return await consumer.committed(tp)
+        found: int | None = await consumer.committed(tp)
+        return found
     finally:
         await consumer.stop()
 
@@ -93,9 +96,17 @@ async def test_a_group_with_a_running_member_is_refused(
     await member.start()
     try:
         tp = TopicPartition(topic, 0)
-        await member.getmany(timeout_ms=3000)  # joined
+
+        async def joined() -> bool:
+            await member.getmany(timeout_ms=500)
+            return bool(member.assignment())
+
+        await eventually(joined, timeout=60)
         await member.commit({tp: OffsetAndMetadata(0, "")})
-        done = ixo(settings_env, "groups", "reset", "reset-busy", "--to-end")
+        # in a thread: the member keeps heartbeating while the command runs
+        done = await asyncio.to_thread(
+            ixo, settings_env, "groups", "reset", "reset-busy", "--to-end"
+        )
     finally:
         await member.stop()
     assert done.returncode == 1

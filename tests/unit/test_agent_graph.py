@@ -214,6 +214,8 @@ def test_the_packaged_market_assistant() -> None:
         "delete_alert",
         "search_knowledge",
         "recent_posts",
+        "register_onchain_alert",
+        "chain_events",
     ]
     assert cfg.graph is not None
     assert cfg.graph.entry == "llm"
