@@ -15,7 +15,7 @@ from aiokafka.errors import KafkaError
 from faststream.kafka import KafkaBroker
 
 from cli._errors import CommandError
-from infra.kafka import Start, client_options, make_broker, read_records, start_offsets
+from infra.kafka import Start, make_broker, read_records, start_offsets
 from infra.kafka import topic_partitions as _topic_partitions
 from infra.settings import Settings
 from schemas import UnknownTopic
@@ -23,7 +23,6 @@ from schemas import UnknownTopic
 __all__ = [
     "Start",
     "connected_broker",
-    "group_consumer",
     "read_records",
     "start_offsets",
     "topic_partitions",
@@ -58,24 +57,3 @@ async def connected_broker(settings: Settings, client_id: str) -> AsyncIterator[
         yield broker
     finally:
         await broker.stop()
-
-
-@contextlib.asynccontextmanager
-async def group_consumer(settings: Settings, group: str) -> AsyncIterator[AIOKafkaConsumer]:
-    """A started consumer in consumer group ``group`` (prefixed), for manual assign and commit."""
-    consumer = AIOKafkaConsumer(
-        **client_options(settings),
-        group_id=settings.group(group),
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        client_id="ixo-cli",
-    )
-    try:
-        await consumer.start()
-    except KafkaError as exc:
-        await consumer.stop()
-        raise unreachable(settings, exc) from None
-    try:
-        yield consumer
-    finally:
-        await consumer.stop()
