@@ -67,6 +67,8 @@ async def replica_sets(settings: Settings, topic: str) -> list[tuple[int, int]]:
 
 
 async def min_insync(settings: Settings, topic: str) -> str:
+    """The topic's min.insync.replicas; "" while the broker asked answers with an error (it may
+    not know the topic yet: each broker learns of a create from the controller a moment later)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_servers)
     await admin.start()
     try:
@@ -74,6 +76,8 @@ async def min_insync(settings: Settings, topic: str) -> str:
             [ConfigResource(ConfigResourceType.TOPIC, topic)]
         )
         for resource in response.resources:
+            if resource[0] != 0:  # error code, e.g. UNKNOWN_TOPIC_OR_PARTITION on that broker
+                return ""
             for entry in resource[4]:
                 if entry[0] == "min.insync.replicas":
                     return str(entry[1])
@@ -96,7 +100,7 @@ async def test_three_brokers_replicate_and_survive_one_down(cluster: LocalStack)
         return await replica_sets(settings, topic) == all_in_sync
 
     await eventually(created, timeout=30, interval=0.5)
-    assert await min_insync(settings, topic) == "2"
+    assert await eventually(lambda: min_insync(settings, topic), timeout=30, interval=0.5) == "2"
 
     producer = make_broker(settings, client_id="test-cluster")
     await producer.start()
