@@ -19,6 +19,7 @@ from aiogram import Bot, Dispatcher, F, Router
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import (
+    ClientDecodeError,
     TelegramAPIError,
     TelegramBadRequest,
     TelegramForbiddenError,
@@ -31,6 +32,7 @@ from aiogram.exceptions import (
 from aiogram.methods import GetUpdates
 from aiogram.types import BotCommand, Message, Update
 from aiogram.utils.token import TokenValidationError
+from pydantic import ValidationError
 
 from bots._commands import USAGE, parse_command
 from bots._errors import BotConfigError
@@ -168,8 +170,19 @@ class TelegramBot:
                 with contextlib.suppress(asyncio.CancelledError, TelegramAPIError):
                     await fetch
                 break
+            skip_to: int | None = None  # past unreadable updates, once the readable are done
             try:
                 updates = fetch.result()
+            except ClientDecodeError as exc:
+                # One update aiogram cannot read must not stop the others (nor the bot, which
+                # would fetch the same batch for ever): read them one by one, skip the bad ones.
+                updates, last_id = self._readable(exc.data)
+                if last_id is None:
+                    log.warning("getUpdates answer unreadable; retrying")
+                    await _sleep_unless(stop, backoff)
+                    backoff = min(BACKOFF_MAX_S, backoff * 2)
+                    continue
+                skip_to = last_id + 1
             except TelegramRetryAfter as exc:
                 await _sleep_unless(stop, exc.retry_after)
                 continue
@@ -186,7 +199,32 @@ class TelegramBot:
                 if not await self._process(update, stop):
                     break
                 offset = update.update_id + 1
+            else:
+                if skip_to is not None:
+                    offset = max(offset or 0, skip_to)
         await self._confirm(offset)
+
+    def _readable(self, data: object) -> tuple[list[Update], int | None]:
+        """The updates of a getUpdates answer that parse, and the highest update_id in it
+        (None when the answer has no update list at all). Each one that does not parse is
+        logged with its id and skipped."""
+        items = data.get("result") if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            return [], None
+        good: list[Update] = []
+        last: int | None = None
+        for item in items:
+            update_id = item.get("update_id") if isinstance(item, dict) else None
+            if isinstance(update_id, int):
+                last = update_id if last is None else max(last, update_id)
+            try:
+                good.append(Update.model_validate(item, context={"bot": self.bot}))
+            except ValidationError as exc:
+                log.warning(
+                    "skipped an update that is not a valid Telegram update",
+                    extra={"update_id": update_id, "error": str(exc.errors()[:3])[:500]},
+                )
+        return good, last
 
     async def _confirm(self, offset: int | None) -> None:
         """Tell Telegram the processed updates are done, so a restart does not get them."""

@@ -26,6 +26,7 @@ from pydantic import SecretStr
 from infra.settings import Settings
 from tests._kafka import drop_topics
 from tests._stack import containers_env
+from tests.faults._report import LEGEND, Row, rows_of, table
 
 TEST_ALLOWED_NETWORKS = "127.0.0.0/8,::1/128"
 STACK_ENV_KEYS = ("IXO_KAFKA_BOOTSTRAP", "IXO_MONGODB_URL", "IXO_REDIS_URL")
@@ -107,3 +108,21 @@ async def topics(settings: Settings) -> None:
     from infra.kafka import ensure_topics
 
     await ensure_topics(settings)
+
+
+# -- the fault suite's table (tests/faults): rows travel on the test reports, so the table is
+# printed by the process that prints the summary, with or without pytest-xdist workers
+
+FAULT_ROWS: list[Row] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call":
+        FAULT_ROWS.extend(rows_of(report.user_properties))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if FAULT_ROWS:
+        terminalreporter.section("fault suite: faults injected, records in, alerts out")
+        terminalreporter.write_line(table(FAULT_ROWS))
+        terminalreporter.write_line(LEGEND)

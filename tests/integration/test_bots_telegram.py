@@ -199,3 +199,21 @@ async def test_an_update_delivered_twice_publishes_once(
     assert [e["id"] for e in requests] == [delivery_event_id("telegram", f"{tg.bot_id}:501")]
     # Stopping confirmed every processed update.
     assert tg.calls_of("getUpdates")[-1].params.get("offset") in ("502", 502)
+
+
+async def test_an_update_that_does_not_parse_is_skipped_and_the_others_are_answered(
+    bot_settings: Settings, telegram: TelegramStandin
+) -> None:
+    """A getUpdates answer holding an update aiogram cannot read (here: a message without its
+    chat) would fail the whole answer; the bot reads the updates one by one instead, answers the
+    good ones around the bad one, confirms past it, and keeps polling."""
+    tg = telegram
+    tg.push_message("/help", chat_id=CHAT, update_id=700)
+    tg.push_update({"update_id": 701, "message": {"weird": True}})
+    tg.push_message("/help", chat_id=CHAT, update_id=702)
+    async with running_bot(bot_settings):
+        await tg.wait_for(lambda: len(tg.texts(CHAT)) == 2, timeout=20)
+        tg.push_message("/help", chat_id=CHAT, update_id=703)  # still polling after it
+        await tg.wait_for(lambda: len(tg.texts(CHAT)) == 3, timeout=20)
+    assert all(text == tg.texts(CHAT)[0] for text in tg.texts(CHAT))
+    assert tg.calls_of("getUpdates")[-1].params.get("offset") in ("704", 704)
