@@ -65,9 +65,11 @@ install: $(STAMP) $(CONTRACTS_STAMP)
 up: install web
 	$(BIN)/ixo up
 
-## the whole suite: lint, types, import layers, unit and integration tests on real services
+## the whole suite: lint, types, import layers, unit and integration tests on real services;
+## TEST_WORKERS pytest-xdist processes, each with its own stack, a test file per worker at once
+TEST_WORKERS ?= 2
 test: install lint web browser
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: install
 	$(BIN)/ruff check .

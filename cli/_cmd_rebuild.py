@@ -21,9 +21,6 @@ import typer
 
 from cli import _output as out
 from cli._config import load_settings
-from consumers.notifier.app import rebuild_state as rebuild_notifier
-from consumers.rule_engine.app import rebuild_state as rebuild_rule_engine
-from consumers.scheduler.app import rebuild_state as rebuild_scheduler
 from infra.settings import Settings
 
 rebuild_app = typer.Typer(
@@ -43,6 +40,12 @@ ORDER = (Component.RULE_ENGINE, Component.NOTIFIER, Component.SCHEDULER)
 
 
 async def _rebuild(settings: Settings, component: Component) -> dict[str, Any]:
+    # The components are imported here, not at the top: the notifier brings aiogram and hikari,
+    # seconds of import that every other `ixo` command would pay.
+    from consumers.notifier.app import rebuild_state as rebuild_notifier
+    from consumers.rule_engine.app import rebuild_state as rebuild_rule_engine
+    from consumers.scheduler.app import rebuild_state as rebuild_scheduler
+
     started = time.monotonic()
     if component is Component.RULE_ENGINE:
         engine = await rebuild_rule_engine(settings)

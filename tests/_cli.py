@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 
@@ -16,3 +17,11 @@ def ixo(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.Comp
         timeout=timeout,
         check=False,
     )
+
+
+async def aixo(
+    env: dict[str, str], *args: str, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """:func:`ixo` from a coroutine: the command runs in a thread, so the test's event loop (and
+    any consumer app running in it, with its heartbeats) keeps going meanwhile."""
+    return await asyncio.to_thread(ixo, env, *args, timeout=timeout)

@@ -179,3 +179,13 @@ def link_chat(settings: Settings, publisher: EventPublisher) -> LinkChat:
             await client.close()
 
     return link
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Give each schemathesis item (one per API operation, ``test_gateway_fuzz.py``) a node id
+    of its own: under pytest 9 they all get the test function's id, and pytest-xdist, which
+    tells items apart by id, would then run one operation and drop the others."""
+    for item in items:
+        label = getattr(item, "operation_label", None)
+        if isinstance(label, str) and item.id.params is None:
+            item._id = item.id.with_params(label)

@@ -13,7 +13,7 @@ import httpx
 
 from infra.kafka import EventPublisher
 from schemas import CHAIN_LOGS, ChainLogObservedV1, CloudEvent
-from tests._cli import ixo
+from tests._cli import aixo
 from tests._kafka import eventually
 from tests.integration.conftest import UserToken, bearer
 
@@ -127,7 +127,7 @@ async def test_logs_are_projected_and_a_reorg_is_reflected(
     assert len(await listed(address=REGISTRY)) == 3
     assert len(await listed(address=REGISTRY, include_removed="true")) == 4
 
-    done = ixo(settings_env, "chain-logs", "--address", REGISTRY, "--json")
+    done = await aixo(settings_env, "chain-logs", "--address", REGISTRY, "--json")
     assert done.returncode == 0, done.stderr
     rows = json.loads(done.stdout)
     assert [(r["event"], r["block_hash"]) for r in rows] == [
@@ -135,7 +135,7 @@ async def test_logs_are_projected_and_a_reorg_is_reflected(
         ("AlertCancelled", block_hash(11)),
         ("AlertRegistered", block_hash(10, "b")),
     ]
-    bad = ixo(settings_env, "chain-logs", "--address", "0x123")
+    bad = await aixo(settings_env, "chain-logs", "--address", "0x123")
     assert bad.returncode == 2
     assert "address" in bad.stderr
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from infra.settings import Settings
 from schemas import MARKET_TICKS
-from tests._cli import ixo
+from tests._cli import aixo, ixo
 from tests._kafka import read_topic
 
 TICK = {"symbol": "BTCUSDT", "price": "64123.5", "venue": "cli", "ts": "2026-11-24T10:00:00Z"}
@@ -17,7 +17,7 @@ TICK = {"symbol": "BTCUSDT", "price": "64123.5", "venue": "cli", "ts": "2026-11-
 async def test_publish_validates_and_writes_the_event(
     settings: Settings, settings_env: dict[str, str], topics: None
 ) -> None:
-    done = ixo(
+    done = await aixo(
         settings_env,
         "publish",
         "ixo.market.ticks",
@@ -58,12 +58,12 @@ async def test_publish_refuses_bad_input_with_the_field_and_writes_nothing(
         (["--type", "ixo.alert.rule.deleted.v1", "--data", "{}"], "ixo.alerts.rules"),
     ]
     for args, needle in cases:
-        done = ixo(settings_env, "publish", "ixo.market.ticks", *args)
+        done = await aixo(settings_env, "publish", "ixo.market.ticks", *args)
         assert done.returncode == 2, (args, done.stdout, done.stderr)
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1, done.stderr
         assert needle in lines[0]
-    unknown_topic = ixo(
+    unknown_topic = await aixo(
         settings_env,
         "publish",
         "ixo.nope",
@@ -82,7 +82,7 @@ async def test_tail_where_filters_on_envelope_and_data_fields(
     prices = {"BTCUSDT": ["64000", "71000.5"], "ETHUSDT": ["3000", "3500"]}
     for symbol, values in prices.items():
         for price in values:
-            done = ixo(
+            done = await aixo(
                 settings_env,
                 "publish",
                 "ixo.market.ticks",
@@ -92,7 +92,7 @@ async def test_tail_where_filters_on_envelope_and_data_fields(
                 json.dumps({**TICK, "symbol": symbol, "price": price}),
             )
             assert done.returncode == 0, done.stderr
-    done = ixo(
+    done = await aixo(
         settings_env,
         "tail",
         "ixo.market.ticks",
@@ -106,7 +106,7 @@ async def test_tail_where_filters_on_envelope_and_data_fields(
     assert [(e["data"]["symbol"], Decimal(e["data"]["price"])) for e in got] == [
         ("BTCUSDT", Decimal("71000.5"))
     ]
-    done = ixo(
+    done = await aixo(
         settings_env,
         "tail",
         "ixo.market.ticks",
@@ -120,7 +120,7 @@ async def test_tail_where_filters_on_envelope_and_data_fields(
     got = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
     assert len(got) == 1
     assert got[0]["subject"] == "ETHUSDT"
-    bad = ixo(
+    bad = await aixo(
         settings_env, "tail", "ixo.market.ticks", "--from-beginning", "--where", "data.symbol =="
     )
     assert bad.returncode == 2
@@ -144,15 +144,15 @@ async def test_rules_add_list_rm_through_events_and_the_projection(
     from schemas import ALERT_RULES
     from tests._kafka import eventually, wait_assigned
 
-    bad = ixo(settings_env, "rules", "add", "BTCUSDT", "pct_change", "5", "--user", "u1")
+    bad = await aixo(settings_env, "rules", "add", "BTCUSDT", "pct_change", "5", "--user", "u1")
     assert bad.returncode == 2
     assert "window_s is required" in bad.stderr
-    bad = ixo(settings_env, "rules", "add", "BTC$USD", "above", "5", "--user", "u1")
+    bad = await aixo(settings_env, "rules", "add", "BTC$USD", "above", "5", "--user", "u1")
     assert bad.returncode == 2
     assert "symbol" in bad.stderr
     assert await read_topic(settings, ALERT_RULES) == []
 
-    done = ixo(
+    done = await aixo(
         settings_env,
         "rules",
         "add",
@@ -176,7 +176,7 @@ async def test_rules_add_list_rm_through_events_and_the_projection(
         await wait_assigned(app.broker)  # type: ignore[arg-type]
 
         async def listed() -> list[dict[str, object]]:
-            found = ixo(settings_env, "rules", "list", "--user", "u1", "--json")
+            found = await aixo(settings_env, "rules", "list", "--user", "u1", "--json")
             assert found.returncode == 0, found.stderr
             rows: list[dict[str, object]] = json.loads(found.stdout)
             return rows
@@ -191,9 +191,9 @@ async def test_rules_add_list_rm_through_events_and_the_projection(
             "window_s": None,
         }
         assert rows[0]["channels"] == [{"kind": "telegram", "target": "42"}]
-        other = ixo(settings_env, "rules", "rm", rule_id, "--user", "someone-else")
+        other = await aixo(settings_env, "rules", "rm", rule_id, "--user", "someone-else")
         assert other.returncode == 1
-        assert ixo(settings_env, "rules", "rm", rule_id).returncode == 0
+        assert (await aixo(settings_env, "rules", "rm", rule_id)).returncode == 0
 
         async def emptied() -> bool:
             return await listed() == []

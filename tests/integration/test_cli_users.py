@@ -15,7 +15,7 @@ from infra.mongo import mongo_client, open_database
 from infra.settings import Settings
 from schemas import USERS
 from services import Services
-from tests._cli import ixo
+from tests._cli import aixo
 from tests._kafka import events_on
 
 
@@ -39,25 +39,27 @@ async def test_users_and_tokens_from_the_cli(
     )
     assert made.returncode == 0, made.stderr
     assert "a long enough password" not in made.stdout + made.stderr
-    again = ixo(settings_env, "users", "create", "alice")
+    again = await aixo(settings_env, "users", "create", "alice")
     assert again.returncode == 2
     assert again.stderr.startswith("error: ")
     assert len(again.stderr.strip().splitlines()) == 1
 
-    created = ixo(settings_env, "tokens", "create", "--user", "alice", "--name", "ci", "--json")
+    created = await aixo(
+        settings_env, "tokens", "create", "--user", "alice", "--name", "ci", "--json"
+    )
     assert created.returncode == 0, created.stderr
     token = json.loads(created.stdout)
     assert token["token"].startswith("ixo_")
     assert token["scopes"] == ["user"]
-    listed = ixo(settings_env, "tokens", "list", "--user", "alice", "--json")
+    listed = await aixo(settings_env, "tokens", "list", "--user", "alice", "--json")
     assert listed.returncode == 0, listed.stderr
     assert [t["token_id"] for t in json.loads(listed.stdout)] == [token["token_id"]]
     assert token["token"] not in listed.stdout
 
-    unknown = ixo(settings_env, "tokens", "create", "--user", "nobody")
+    unknown = await aixo(settings_env, "tokens", "create", "--user", "nobody")
     assert unknown.returncode == 1
     assert "no user nobody" in unknown.stderr
-    bad_scope = ixo(settings_env, "tokens", "create", "--user", "alice", "--scope", "root")
+    bad_scope = await aixo(settings_env, "tokens", "create", "--user", "alice", "--scope", "root")
     assert bad_scope.returncode == 2
 
     client = mongo_client(settings)
@@ -72,7 +74,7 @@ async def test_users_and_tokens_from_the_cli(
         assert await identity.login("alice", "a long enough password") is not None
     finally:
         await client.close()
-    revoked = ixo(settings_env, "tokens", "revoke", token["token_id"])
+    revoked = await aixo(settings_env, "tokens", "revoke", token["token_id"])
     assert revoked.returncode == 0, revoked.stderr
     assert [e["data"]["user_id"] for e in await events_on(settings, USERS)] == ["alice"]
 

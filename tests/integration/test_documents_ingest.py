@@ -20,7 +20,7 @@ from infra.mongo import mongo_client, open_database
 from infra.settings import Settings
 from schemas import RAG_DOCUMENTS, InvalidEvent
 from services import DocumentService, IdentityService, Services, doc_id_for
-from tests._cli import ixo
+from tests._cli import aixo
 from tests._kafka import events_on
 from tests.integration.conftest import UserToken, bearer
 
@@ -135,7 +135,7 @@ async def test_ixo_ingest_reports_each_file_and_fails_only_the_bad_ones(
     (kb / "skipped.bin").write_bytes(b"\x00")
     (kb / ".hidden.txt").write_text("not me")
 
-    run = ixo(settings_env, "ingest", str(kb), "--user", "alice", "--json")
+    run = await aixo(settings_env, "ingest", str(kb), "--user", "alice", "--json")
     assert run.returncode == 1, run.stderr
     rows = [json.loads(line) for line in run.stdout.splitlines()]
     assert [(Path(r["path"]).name, r["ok"]) for r in rows] == [
@@ -148,7 +148,7 @@ async def test_ixo_ingest_reports_each_file_and_fails_only_the_bad_ones(
     found = {Path(d["source"]).name: d["text"] for d in await documents(settings)}
     assert found == {"a.txt": "alpha", "b.md": MARKDOWN, "c.pdf": "charlie"}
 
-    again = ixo(settings_env, "ingest", str(kb / "a.txt"), "--user", "alice")
+    again = await aixo(settings_env, "ingest", str(kb / "a.txt"), "--user", "alice")
     assert again.returncode == 0, again.stderr
     assert again.stdout.startswith("ok ")
     assert "1 of 1 ingested" in again.stderr
@@ -162,13 +162,15 @@ async def test_ixo_ingest_usage_errors_exit_2_and_publish_nothing(
     await identity.ensure_user("alice")
     good = tmp_path / "good.txt"
     good.write_text("fine")
-    missing = ixo(settings_env, "ingest", str(good), str(tmp_path / "nope.md"), "--user", "alice")
+    missing = await aixo(
+        settings_env, "ingest", str(good), str(tmp_path / "nope.md"), "--user", "alice"
+    )
     assert missing.returncode == 2
     assert "no such file or directory" in missing.stderr
-    nobody = ixo(settings_env, "ingest", str(good), "--user", "nobody")
+    nobody = await aixo(settings_env, "ingest", str(good), "--user", "nobody")
     assert nobody.returncode == 2
     assert "no user nobody" in nobody.stderr
-    no_user = ixo(settings_env, "ingest", str(good))
+    no_user = await aixo(settings_env, "ingest", str(good))
     assert no_user.returncode == 2
     assert await events_on(settings, RAG_DOCUMENTS) == []
 
@@ -214,7 +216,7 @@ async def test_ixo_ingest_refuses_a_file_over_the_limit_setting(
     (tmp_path / "small.txt").write_text("tiny")
     (tmp_path / "large.txt").write_text("x" * 17)
     env = {**settings_env, "IXO_INGEST_MAX_BYTES": "16"}
-    run = ixo(env, "ingest", str(tmp_path), "--user", "alice")
+    run = await aixo(env, "ingest", str(tmp_path), "--user", "alice")
     assert run.returncode == 1, run.stderr
     assert "large.txt: over the limit of 16 bytes" in run.stdout
     assert "1 of 2 ingested" in run.stderr

@@ -12,7 +12,7 @@ from aiokafka.structs import OffsetAndMetadata
 
 from infra.settings import Settings
 from schemas import MARKET_TICKS
-from tests._cli import ixo
+from tests._cli import aixo, ixo
 from tests._kafka import eventually
 
 GROUP = "ixo.reset-test"
@@ -60,25 +60,29 @@ async def test_offsets_move_to_start_time_and_end(
     finally:
         await consumer.stop()
 
-    dry = ixo(settings_env, "groups", "reset", "reset-test", "--to-start", "--dry-run", "--json")
+    dry = await aixo(
+        settings_env, "groups", "reset", "reset-test", "--to-start", "--dry-run", "--json"
+    )
     assert dry.returncode == 0, dry.stderr
     plan = json.loads(dry.stdout)
     row = next(p for p in plan["partitions"] if p["partition"] == 0 and p["topic"] == topic)
     assert (row["current"], row["target"], row["reprocess"]) == (10, 0, 10)
     assert await committed(settings) == 10  # a dry run moves nothing
 
-    back = ixo(settings_env, "groups", "reset", "reset-test", "--to-time", "5m30s", "--json")
+    back = await aixo(settings_env, "groups", "reset", "reset-test", "--to-time", "5m30s", "--json")
     assert back.returncode == 2  # not a duration we read: one line, nothing moved
     assert await committed(settings) == 10
-    back = ixo(settings_env, "groups", "reset", "reset-test", "--to-time", "330s", "--json")
+    back = await aixo(settings_env, "groups", "reset", "reset-test", "--to-time", "330s", "--json")
     assert back.returncode == 0, back.stderr
     assert await committed(settings) == 5  # the first record written at most 5.5 min ago
 
-    end = ixo(settings_env, "groups", "reset", "reset-test", "--to-end")
+    end = await aixo(settings_env, "groups", "reset", "reset-test", "--to-end")
     assert end.returncode == 0, end.stderr
     assert await committed(settings) == 10
 
-    start = ixo(settings_env, "groups", "reset", "reset-test", "--to-start", "--topic", topic)
+    start = await aixo(
+        settings_env, "groups", "reset", "reset-test", "--to-start", "--topic", topic
+    )
     assert start.returncode == 0, start.stderr
     assert await committed(settings) == 0
 
@@ -114,6 +118,6 @@ async def test_a_group_with_a_running_member_is_refused(
     assert len(lines) == 1, done.stderr
     assert "stop its processes first" in lines[0]
 
-    usage = ixo(settings_env, "groups", "reset", "reset-busy", "--to-end", "--to-start")
+    usage = await aixo(settings_env, "groups", "reset", "reset-busy", "--to-end", "--to-start")
     assert usage.returncode == 2
     assert "exactly one of" in usage.stderr

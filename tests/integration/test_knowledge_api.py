@@ -23,7 +23,7 @@ from infra.stack.standins import LocalServer
 from producers.gateway import create_app
 from schemas import SOCIAL_POSTS, CloudEvent, SocialPostScrapedV1
 from services import KnowledgeHit
-from tests._cli import ixo
+from tests._cli import aixo
 from tests._kafka import eventually, running
 from tests.fakes import WordOverlapKnowledge
 from tests.integration.conftest import UserToken, bearer
@@ -274,12 +274,12 @@ async def test_ixo_search_says_when_the_store_does_not_answer(
     settings_env: dict[str, str], topics: None
 ) -> None:
     """Nothing runs the embedder here: the command fails in one line; bad input is usage."""
-    down = ixo(settings_env, "search", "halving", "--json")
+    down = await aixo(settings_env, "search", "halving", "--json")
     assert down.returncode == 1
     assert down.stderr.startswith("error: ")
     assert "embedder" in down.stderr
     assert len(down.stderr.strip().splitlines()) == 1
     assert down.stdout == ""
-    bad = ixo(settings_env, "search", "halving", "--k", "51")
+    bad = await aixo(settings_env, "search", "halving", "--k", "51")
     assert bad.returncode == 2
     assert "k: Input should be less than or equal to 50" in bad.stderr

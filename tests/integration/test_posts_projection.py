@@ -22,7 +22,7 @@ from infra.settings import Settings
 from readmodels import READ_MODELS, Post
 from schemas import SOCIAL_POSTS, CloudEvent, InvalidEvent, SocialPostScrapedV1
 from services import Services
-from tests._cli import ixo
+from tests._cli import aixo
 from tests._kafka import eventually, running
 
 T0 = datetime(2026, 11, 24, 12, tzinfo=UTC)
@@ -167,18 +167,18 @@ async def test_the_indexes_survive_a_second_start(
 
 
 async def test_ixo_posts_lists_them(projected: Services, settings_env: dict[str, str]) -> None:
-    run = ixo(settings_env, "posts", "--symbol", "BTC", "--json")
+    run = await aixo(settings_env, "posts", "--symbol", "BTC", "--json")
     assert run.returncode == 0, run.stderr
     rows = json.loads(run.stdout)
     assert [r["post_id"] for r in rows] == ["p2", "p1"]
     assert rows[0]["url"] == "https://x.com/i/status/p2"
     assert rows[0]["created_at"] == "2026-11-24T12:10:00Z"
 
-    table = ixo(settings_env, "posts", "--since", "2026-11-24T12:25:00Z")
+    table = await aixo(settings_env, "posts", "--since", "2026-11-24T12:25:00Z")
     assert table.returncode == 0, table.stderr
     assert "p4-author" in table.stdout
     assert "p1-author" not in table.stdout
 
-    bad = ixo(settings_env, "posts", "--limit", "0")
+    bad = await aixo(settings_env, "posts", "--limit", "0")
     assert bad.returncode == 2
     assert "limit" in bad.stderr

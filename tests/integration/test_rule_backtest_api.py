@@ -11,7 +11,7 @@ import httpx
 from infra.kafka import EventPublisher, make_broker
 from infra.settings import Settings
 from schemas import ALERT_MATCHES, CloudEvent, MarketTickV1
-from tests._cli import ixo
+from tests._cli import aixo
 from tests._kafka import read_topic
 from tests.integration.conftest import UserToken, bearer
 
@@ -70,7 +70,7 @@ async def test_backtest_a_draft_over_history_through_http_and_cli(
     missing = await gateway.post("/v1/rules/backtest", json={"rule_id": "nope", "since": since})
     assert missing.status_code == 404
 
-    done = ixo(
+    done = await aixo(
         settings_env,
         "rules",
         "backtest",
@@ -85,5 +85,5 @@ async def test_backtest_a_draft_over_history_through_http_and_cli(
     assert done.returncode == 0, done.stderr
     cli = json.loads(done.stdout)
     assert [m["alert"]["price"] for m in cli] == ["70000", "71000"]
-    bad = ixo(settings_env, "rules", "backtest", "--since", since, "BTCUSDT", "above")
+    bad = await aixo(settings_env, "rules", "backtest", "--since", since, "BTCUSDT", "above")
     assert bad.returncode == 2

@@ -6,8 +6,6 @@ published."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -25,30 +23,11 @@ from infra.settings import Settings
 from producers.gateway import create_app
 from readmodels import READ_MODELS
 from schemas import SCHEDULES
+from tests._cli import aixo
 from tests._kafka import eventually, read_topic, wait_assigned
 from tests.integration.conftest import LinkChat, UserToken, bearer
 
 DOCUMENTS: list[type[Document]] = list(READ_MODELS)
-
-# `ixo` with the schedules sub-app (registered here if cli._app does not have it yet).
-IXO = """
-from cli import _app
-from cli._cmd_schedules import schedules_app
-if "schedules" not in {g.name for g in _app.app.registered_groups}:
-    _app.app.add_typer(schedules_app, name="schedules")
-_app.main()
-"""
-
-
-def ixo(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", IXO, *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 @asynccontextmanager
@@ -191,14 +170,14 @@ async def test_the_cli_adds_lists_and_removes_schedules(
         (["--prompt", "hi"], "exactly one of --cron"),
     ]
     for args, says in bad:
-        done = ixo(settings_env, "schedules", "add", "--user", "u1", *args)
+        done = await aixo(settings_env, "schedules", "add", "--user", "u1", *args)
         assert done.returncode == 2, (args, done.stderr)
         assert done.stderr.startswith("error: ")
         assert says in done.stderr
         assert done.stderr.count("\n") == 1
     assert await read_topic(settings, SCHEDULES) == []
 
-    done = ixo(
+    done = await aixo(
         settings_env,
         "schedules",
         "add",
@@ -218,7 +197,7 @@ async def test_the_cli_adds_lists_and_removes_schedules(
     async with projector(settings):
 
         async def listed() -> list[dict[str, Any]]:
-            found = ixo(settings_env, "schedules", "list", "--user", "u1", "--json")
+            found = await aixo(settings_env, "schedules", "list", "--user", "u1", "--json")
             assert found.returncode == 0, found.stderr
             rows: list[dict[str, Any]] = json.loads(found.stdout)
             return rows
@@ -230,14 +209,14 @@ async def test_the_cli_adds_lists_and_removes_schedules(
             86400,
         )
         assert (row["channel"], row["chat_id"]) == ("discord", "555")
-        table = ixo(settings_env, "schedules", "list")
+        table = await aixo(settings_env, "schedules", "list")
         assert table.returncode == 0
         assert schedule_id in table.stdout
         assert "alert digest" in table.stdout
-        other = ixo(settings_env, "schedules", "rm", schedule_id, "--user", "someone-else")
+        other = await aixo(settings_env, "schedules", "rm", schedule_id, "--user", "someone-else")
         assert other.returncode == 1
         assert f"no schedule {schedule_id}" in other.stderr
-        assert ixo(settings_env, "schedules", "rm", schedule_id).returncode == 0
+        assert (await aixo(settings_env, "schedules", "rm", schedule_id)).returncode == 0
 
         async def emptied() -> bool:
             return await listed() == []

@@ -12,7 +12,7 @@ from aiokafka.structs import OffsetAndMetadata
 
 from infra.settings import Settings
 from schemas import MARKET_TICKS
-from tests._cli import ixo
+from tests._cli import aixo
 
 
 async def commit_offset(settings: Settings, group: str, offset: int) -> None:
@@ -40,13 +40,13 @@ async def test_lag_finds_a_group_by_its_short_name_and_refuses_an_unknown_one(
         "ixo.projector.prices",
         settings.group("ixo.projector.prices"),
     ):
-        done = ixo(settings_env, "lag", "--group", name, "--json")
+        done = await aixo(settings_env, "lag", "--group", name, "--json")
         assert done.returncode == 0, done.stderr
         rows = json.loads(done.stdout)
         assert {r["group"] for r in rows} == {settings.group("ixo.projector.prices")}, name
         assert rows[0]["committed"] == 0
 
-    unknown = ixo(settings_env, "lag", "--group", "projector.nope")
+    unknown = await aixo(settings_env, "lag", "--group", "projector.nope")
     assert unknown.returncode == 1
     lines = unknown.stderr.strip().splitlines()
     assert len(lines) == 1, unknown.stderr
@@ -74,7 +74,7 @@ async def test_lag_in_time_is_the_age_of_the_oldest_unprocessed_record(
     for group, offset in (("ixo.lag.none", 0), ("ixo.lag.one", 1), ("ixo.lag.done", 2)):
         await commit_offset(settings, group, offset)
 
-    done = ixo(settings_env, "lag", "--json")
+    done = await aixo(settings_env, "lag", "--json")
     assert done.returncode == 0, done.stderr
     behind = {
         r["group"]: r
@@ -91,6 +91,6 @@ async def test_lag_in_time_is_the_age_of_the_oldest_unprocessed_record(
     assert at_end["lag"] == 0
     assert at_end["lag_s"] == 0
 
-    table = ixo(settings_env, "lag", "--group", "lag.none")
+    table = await aixo(settings_env, "lag", "--group", "lag.none")
     assert table.returncode == 0, table.stderr
     assert "1m " in table.stdout  # "1m 00s" or so, behind

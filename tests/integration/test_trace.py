@@ -37,7 +37,7 @@ from schemas import (
     MarketTickV1,
     NotificationDeliveredV1,
 )
-from tests._cli import ixo
+from tests._cli import aixo
 from tests._kafka import eventually, group_caught_up, read_topic, running
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -146,7 +146,7 @@ async def test_the_trace_index_finds_a_request_across_topics_in_time_order(
     own, _ = await trace_index(settings, redis_client).lookup(tick.id, limit=10)
     assert [e.id for e in own] == [alert.id, delivered.id]
 
-    done = ixo(settings_env, "trace", request.id, "--json")
+    done = await aixo(settings_env, "trace", request.id, "--json")
     assert done.returncode == 0, done.stderr
     shown = json.loads(done.stdout)
     assert shown["correlation_id"] == request.id
@@ -154,10 +154,10 @@ async def test_the_trace_index_finds_a_request_across_topics_in_time_order(
     assert shown["events"][0]["time"] == NOW.isoformat().replace("+00:00", "Z")
     assert {"topic", "partition", "offset", "type", "subject", "source"} <= set(shown["events"][0])
 
-    table = ixo(settings_env, "trace", request.id)
+    table = await aixo(settings_env, "trace", request.id)
     assert table.returncode == 0, table.stderr
     assert "ixo.notify.deliveries" in table.stdout
-    nothing = ixo(settings_env, "trace", "no-such-correlation")
+    nothing = await aixo(settings_env, "trace", "no-such-correlation")
     assert nothing.returncode == 0
     assert "nothing indexed" in nothing.stdout + nothing.stderr
 
