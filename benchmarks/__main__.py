@@ -5,7 +5,19 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHMARKS = ("backbone", "gateway", "agent", "notify", "rules", "embed", "chain", "trace")
+BENCHMARKS = (
+    "backbone",
+    "gateway",
+    "agent",
+    "notify",
+    "rules",
+    "embed",
+    "chain",
+    "chain_txs",
+    "trace",
+    "redis_rebuild",
+    "pipeline",
+)
 
 
 def main() -> int:
