@@ -17,6 +17,7 @@ BENCHMARKS = (
     "trace",
     "redis_rebuild",
     "pipeline",
+    "latency",
 )
 
 

@@ -49,7 +49,13 @@ from consumers.rule_engine import (
     encode_alert,
     rfc3339,
 )
-from consumers.rule_engine.app import GROUP_TICKS, TICK_BATCH, build_app, key_prefix
+from consumers.rule_engine.app import (
+    GROUP_TICKS,
+    TICK_BATCH,
+    build_app,
+    key_prefix,
+    state_epoch,
+)
 from infra.kafka import EventPublisher, ensure_topics, make_broker
 from infra.runtime import tune_gc
 from infra.settings import Settings
@@ -389,7 +395,11 @@ async def latency(settings: Settings, redis: Redis, rate: int, seconds: float) -
         settings, [MARKET_TICKS, MARKET_TICKS.dlq, ALERT_RULES, ALERT_RULES.dlq, ALERT_MATCHES]
     )
     store = RedisRuleStore(redis, key_prefix(settings))
-    await load_rules(store, make_rules(100_000, symbol_names(SYMBOLS), seed=5))
+    # Loaded straight into Redis, as the engine's state (its marker written once loaded: else
+    # the engine would rebuild its state from the, empty, rules topic at its first batch).
+    await state_epoch(settings, redis).ensure(
+        lambda: load_rules(store, make_rules(100_000, symbol_names(SYMBOLS), seed=5))
+    )
     app = build_app(settings)
     producer = make_broker(settings, client_id="bench-ticks")
     clock = AlertClock(settings)

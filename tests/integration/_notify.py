@@ -27,14 +27,16 @@ from tests._kafka import eventually, read_topic
 
 SECRET = "ixosec_test_secret_0123456789"
 FAST = NotifierConfig(
-    lease_s=3.0,
-    send_timeout_s=2.0,
+    # Short waits, but not so short that a send on a loaded machine (the suite runs in two
+    # workers beside the fault suite's processes) times out and counts one more attempt.
+    lease_s=8.0,
+    send_timeout_s=6.0,
     busy_poll_s=0.1,
     backoff=Backoff(base_s=0.05, max_s=0.4, jitter_s=0.05),
     max_attempts=4,
     user_rate_per_s=1000.0,
     user_burst=1000,
-    rule_wait_s=2.0,
+    rule_wait_s=10.0,
 )
 
 

@@ -1,0 +1,387 @@
+"""Tick -> alert latency hop by hop (a waterfall), through real Kafka and Redis, with the rule
+engine's FastStream app in this process and 100k rules loaded.
+
+    python -m benchmarks.latency [--rate 1000] [--seconds 10] [--rules 100000]
+
+Ticks are published at ``--rate`` per second (each stamped now). Timestamps, all from one
+monotonic clock in this process:
+
+- ``send``: the tick is handed to the producer; ``acked``: the broker acknowledged it;
+- ``batch``: the engine's consumer has the batch holding it (``EventConsumer.process`` starts:
+  fetched, not yet decoded); ``handler``: decoded, the rule engine starts (``on_ticks``);
+- ``loaded``: the first Redis load of its symbols returned; ``committed``: its symbols' states,
+  watermarks and alerts are committed to Redis (the outbox); ``published``: the batch's alerts
+  are acknowledged by the broker; ``seen``: a reader following the alerts topic has the alert.
+
+Hops: producer (send -> acked: linger, the broker's append), wait for the consumer (acked ->
+batch: the fetch, and the batch before it still running), decode (batch -> handler), Redis load
+(handler -> loaded), match + Redis commit (loaded -> committed), publish (committed ->
+published), to the reader (published -> seen). The p50 and p99 of each hop over every alert
+are printed, and the end-to-end p50/p99 (send -> seen).
+
+The final line compares our end to end p50 with a baseline: raw aiokafka moving the same tick
+bytes to a consumer and the same number of alert-sized records back (consume, produce acks=all,
+read back), at the same rate, with no Redis: the floor that Kafka and the client set here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from redis.asyncio import Redis
+
+from benchmarks._stack import bench_settings, result_line
+from benchmarks.rules import SYMBOLS, Walk, load_rules, make_rules, symbol_names
+from consumers.rule_engine import RedisRuleStore, RuleEngine
+from consumers.rule_engine.app import KafkaAlertSink, build_app, key_prefix, state_epoch
+from infra.kafka import EventConsumer, EventPublisher, ensure_topics, make_broker
+from infra.runtime import tune_gc
+from infra.settings import Settings
+from schemas import (
+    ALERT_MATCHES,
+    ALERT_RULES,
+    MARKET_TICKS,
+    CloudEvent,
+    codec_for,
+    encode,
+    utc_now,
+)
+
+HOPS = (
+    ("producer", "send", "acked"),
+    ("consumer wait", "acked", "batch"),
+    ("decode", "batch", "handler"),
+    ("redis load", "handler", "loaded"),
+    ("match + redis commit", "loaded", "committed"),
+    ("publish alerts", "committed", "published"),
+    ("to the reader", "published", "seen"),
+)
+
+
+@dataclass
+class Clock:
+    """Per tick event id: the moments it passed each step."""
+
+    at: dict[str, dict[str, float]] = field(default_factory=lambda: defaultdict(dict))
+    alert_cause: dict[str, str] = field(default_factory=dict)
+
+    def mark(self, ids: Sequence[str], step: str) -> None:
+        now = time.perf_counter()
+        for i in ids:
+            self.at[i].setdefault(step, now)
+
+
+def instrument(clock: Clock) -> Callable[[], None]:
+    """Wrap the engine's steps with timestamps; returns the undo."""
+    originals: list[tuple[type, str, Any]] = []
+
+    def wrap(cls: type, name: str, make: Callable[[Any], Any]) -> None:
+        original = getattr(cls, name)
+        originals.append((cls, name, original))
+        setattr(cls, name, make(original))
+
+    def process(original: Any) -> Any:
+        async def timed(self: Any, records: Sequence[Any]) -> None:
+            now = time.perf_counter()
+            for r in records:
+                cause = _id_of(r.value)
+                if cause:
+                    clock.at[cause].setdefault("batch", now)
+            await original(self, records)
+
+        return timed
+
+    def on_ticks(original: Any) -> Any:
+        async def timed(self: Any, batch: Sequence[Any]) -> Any:
+            ids = [item.event.id for item in batch]
+            clock.mark(ids, "handler")
+            current.extend(ids)
+            try:
+                return await original(self, batch)
+            finally:
+                current.clear()
+
+        return timed
+
+    current: list[str] = []
+
+    def step(name: str) -> Callable[[Any], Any]:
+        def make(original: Any) -> Any:
+            async def timed(self: Any, *args: Any, **kwargs: Any) -> Any:
+                result = await original(self, *args, **kwargs)
+                clock.mark(current, name)
+                return result
+
+            return timed
+
+        return make
+
+    wrap(EventConsumer, "process", process)
+    wrap(RuleEngine, "on_ticks", on_ticks)
+    wrap(RedisRuleStore, "load", step("loaded"))
+    wrap(RedisRuleStore, "commit", step("committed"))
+    wrap(KafkaAlertSink, "publish", step("published"))
+
+    def undo() -> None:
+        for cls, name, original in originals:
+            setattr(cls, name, original)
+
+    return undo
+
+
+def _id_of(value: bytes | None) -> str:
+    """The CloudEvent id of a tick record without decoding all of it (timing only)."""
+    if not value:
+        return ""
+    start = value.find(b'"id":"')
+    if start < 0:
+        return ""
+    start += 6
+    return value[start : value.find(b'"', start)].decode()
+
+
+async def follow_alerts(settings: Settings, clock: Clock, stop: asyncio.Event) -> None:
+    topic = ALERT_MATCHES.full_name(settings.topic_prefix)
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_servers, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(ALERT_MATCHES.partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_end(*tps)
+        for tp in tps:
+            await consumer.position(tp)
+        decode = codec_for(ALERT_MATCHES).decode
+        while not stop.is_set():
+            batch = await consumer.getmany(timeout_ms=20)
+            now = time.perf_counter()
+            for records in batch.values():
+                for rec in records:
+                    cause = decode(rec.value or b"").causationid or ""
+                    if cause in clock.at:
+                        clock.at[cause].setdefault("seen", now)
+    finally:
+        await consumer.stop()
+
+
+async def feed(
+    publisher: EventPublisher, clock: Clock, walk: Walk, n: int, rate: int, *, start: int
+) -> None:
+    pending: list[asyncio.Future[Any]] = []
+    started = time.perf_counter()
+    for i, item in enumerate(walk.ticks(n, start=start)):
+        delay = started + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        data = item.event.data.model_copy(update={"ts": utc_now()})
+        event = CloudEvent.new(data, source="/benchmarks/latency")
+        clock.at[event.id]["send"] = time.perf_counter()
+        future = await publisher.send(event)
+        future.add_done_callback(partial(_stamp_ack, clock, event.id))
+        pending.append(future)
+    await asyncio.gather(*pending)
+
+
+def _stamp_ack(clock: Clock, event_id: str, _: asyncio.Future[Any]) -> None:
+    clock.at[event_id].setdefault("acked", time.perf_counter())
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))] * 1000
+
+
+async def ours(settings: Settings, redis: Redis, rate: int, seconds: float, rules: int) -> float:
+    await ensure_topics(
+        settings, [MARKET_TICKS, MARKET_TICKS.dlq, ALERT_RULES, ALERT_RULES.dlq, ALERT_MATCHES]
+    )
+    store = RedisRuleStore(redis, key_prefix(settings))
+    # Loaded straight into Redis, as the engine's state (its marker written once loaded: else
+    # the engine would rebuild its state from the, empty, rules topic at its first batch).
+    await state_epoch(settings, redis).ensure(
+        lambda: load_rules(store, make_rules(rules, symbol_names(SYMBOLS), seed=5))
+    )
+    app = build_app(settings)
+    producer = make_broker(settings, client_id="bench-latency")
+    clock = Clock()
+    stop = asyncio.Event()
+    await app.start()
+    await producer.start()
+    reader: asyncio.Task[None] | None = None
+    undo = instrument(clock)
+    try:
+        await _wait_assigned(app)
+        publisher = EventPublisher(producer, settings)
+        walk = Walk(symbol_names(SYMBOLS), seed=6)
+        warm = Clock()
+        # every rule whose condition holds fires now (the walk then goes on from there)
+        await feed(publisher, warm, walk, 5000, rate * 5, start=0)
+        await asyncio.sleep(3)
+        clock.at.clear()
+        reader = asyncio.create_task(follow_alerts(settings, clock, stop))
+        await asyncio.sleep(1)
+        await feed(publisher, clock, walk, int(rate * seconds), rate, start=5000)
+        await asyncio.sleep(2)
+    finally:
+        undo()
+        stop.set()
+        if reader is not None:
+            await reader
+        await producer.stop()
+        await app.stop()
+        await store.clear()
+    alerted = [steps for steps in clock.at.values() if "seen" in steps and "send" in steps]
+    if not alerted:
+        steps: dict[str, int] = defaultdict(int)
+        for marks in clock.at.values():
+            for name in marks:
+                steps[name] += 1
+        print(f"no alerts seen (steps reached: {dict(steps)})")
+        return 0.0
+    sent = sum(1 for steps in clock.at.values() if "send" in steps)
+    print(f"{len(alerted):,} ticks alerted of {sent:,} sent at {rate:,} ticks/s")
+    print(f"{'hop':<22}{'p50 ms':>9}{'p99 ms':>9}")
+    for name, a, b in HOPS:
+        spans = [s[b] - s[a] for s in alerted if a in s and b in s]
+        if spans:
+            print(f"{name:<22}{pct(spans, 0.5):9.1f}{pct(spans, 0.99):9.1f}")
+    total = [s["seen"] - s["send"] for s in alerted]
+    print(
+        f"{'end to end':<22}{pct(total, 0.5):9.1f}{pct(total, 0.99):9.1f}"
+        f"   (mean {statistics.fmean(total) * 1000:.1f} ms)"
+    )
+    return pct(total, 0.5)
+
+
+async def baseline(settings: Settings, rate: int, seconds: float) -> float:
+    """Raw aiokafka: tick bytes in, one alert-sized record out per tick (acks=all), read back."""
+    ticks_topic = f"{settings.topic_prefix}raw.ticks"
+    out_topic = f"{settings.topic_prefix}raw.alerts"
+    await _create_topics(settings, {ticks_topic: 6, out_topic: 3})
+    linger = settings.kafka_linger_ms
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_servers, linger_ms=linger)
+    relay_out = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_servers, linger_ms=linger, acks="all"
+    )
+    source = AIOKafkaConsumer(
+        ticks_topic,
+        bootstrap_servers=settings.kafka_servers,
+        group_id=f"{settings.topic_prefix}raw",
+        auto_offset_reset="latest",
+        enable_auto_commit=False,
+    )
+    reader = AIOKafkaConsumer(bootstrap_servers=settings.kafka_servers, enable_auto_commit=False)
+    sent: dict[bytes, float] = {}
+    seen: dict[bytes, float] = {}
+    stop = asyncio.Event()
+    for client in (producer, relay_out, source, reader):
+        await client.start()
+    tps = [TopicPartition(out_topic, p) for p in range(3)]
+    reader.assign(tps)
+    await reader.seek_to_end(*tps)
+
+    async def relay() -> None:
+        while not stop.is_set():
+            batch = await source.getmany(timeout_ms=20, max_records=1000)
+            futures = [
+                await relay_out.send(out_topic, value=r.value, key=r.key)
+                for records in batch.values()
+                for r in records
+            ]
+            if futures:
+                await asyncio.gather(*futures)
+                await source.commit()
+
+    async def read() -> None:
+        while not stop.is_set():
+            batch = await reader.getmany(timeout_ms=20)
+            now = time.perf_counter()
+            for records in batch.values():
+                for r in records:
+                    if r.key is not None:
+                        seen.setdefault(r.key, now)
+
+    tasks = [asyncio.create_task(relay()), asyncio.create_task(read())]
+    try:
+        await _assigned(source)
+        walk = Walk(symbol_names(SYMBOLS), seed=6)
+        started = time.perf_counter()
+        for i, item in enumerate(walk.ticks(int(rate * seconds), start=10_000)):
+            delay = started + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            key = f"{i}".encode()
+            sent[key] = time.perf_counter()
+            await producer.send(ticks_topic, value=encode(item.event), key=key)
+        await asyncio.sleep(2)
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
+        for client in (producer, relay_out, source, reader):
+            await client.stop()
+    spans = [seen[k] - t for k, t in sent.items() if k in seen]
+    print(
+        f"raw aiokafka relay: {len(spans):,} of {len(sent):,} back, "
+        f"p50 {pct(spans, 0.5):.1f} ms, p99 {pct(spans, 0.99):.1f} ms"
+    )
+    return pct(spans, 0.5)
+
+
+async def _create_topics(settings: Settings, partitions: dict[str, int]) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_servers)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, n, 1) for name, n in partitions.items()])
+    finally:
+        await admin.close()
+
+
+async def _assigned(consumer: AIOKafkaConsumer) -> None:
+    for _ in range(600):
+        if consumer.assignment():
+            await asyncio.sleep(1)  # the fetcher has its positions
+            return
+        await asyncio.sleep(0.1)
+    msg = "the raw consumer never got its partitions"
+    raise RuntimeError(msg)
+
+
+async def _wait_assigned(app: Any) -> None:
+    deadline = time.perf_counter() + 60
+    while time.perf_counter() < deadline:
+        subs = list(app.broker.subscribers)
+        if all(s.consumer is not None and s.consumer.assignment() for s in subs):
+            return
+        await asyncio.sleep(0.1)
+    msg = "the engine never got its partitions"
+    raise RuntimeError(msg)
+
+
+async def main(args: argparse.Namespace) -> None:
+    tune_gc()
+    with bench_settings("latency") as settings:
+        redis = Redis.from_url(settings.redis_url)
+        try:
+            p50 = await ours(settings, redis, args.rate, args.seconds, args.rules)
+        finally:
+            await redis.aclose()
+        raw = await baseline(settings, args.rate, args.seconds)
+        print(result_line("latency", p50, raw, "ms_p50"))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=int, default=1000)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--rules", type=int, default=100_000)
+    asyncio.run(main(parser.parse_args()))
