@@ -66,8 +66,9 @@ up: install web
 	$(BIN)/ixo up
 
 ## the whole suite: lint, types, import layers, unit and integration tests on real services;
-## TEST_WORKERS pytest-xdist processes, each with its own stack, a test file per worker at once
-TEST_WORKERS ?= 2
+## TEST_WORKERS=2 runs it in two pytest-xdist processes (each with its own stack, a test file
+## per worker at once; faster, see decision 0178); the default is one process
+TEST_WORKERS ?= 0
 test: install lint web browser
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from infra.settings import Settings
 
@@ -48,3 +50,17 @@ def result_line(bench: str, ours: float, baseline: float, unit: str) -> str:
         f"RESULT bench={bench} ours={ours:.1f} baseline={baseline:.1f} unit={unit} "
         f"ratio={ratio:.3f}"
     )
+
+
+async def wait_assigned(app: Any, *, timeout_s: float = 60.0) -> None:
+    """Until every subscriber of the FastStream ``app`` has partitions (a group join takes
+    seconds); measuring starts after that."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while loop.time() < deadline:
+        subs: list[Any] = list(app.broker.subscribers)
+        if all(s.consumer is not None and s.consumer.assignment() for s in subs):
+            return
+        await asyncio.sleep(0.1)
+    msg = f"the app's consumers got no partitions within {timeout_s:g} s"
+    raise RuntimeError(msg)

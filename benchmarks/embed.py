@@ -33,7 +33,7 @@ import httpx
 import numpy as np
 from qdrant_client import QdrantClient
 
-from benchmarks._stack import bench_settings, result_line
+from benchmarks._stack import bench_settings, result_line, wait_assigned
 from consumers.embedder import Indexer, Item, item_of
 from consumers.embedder._model import SentenceModel
 from consumers.embedder._qdrant import QdrantStore
@@ -129,7 +129,7 @@ async def throughput(
                 timeout=30,
             ) as client,
         ):
-            await _wait_assigned(app)
+            await wait_assigned(app)
             base = (await status(client))["points"]
             start = time.perf_counter()
             await publisher.publish_many(events)
@@ -304,15 +304,6 @@ async def main(args: argparse.Namespace) -> None:
     onnx(model.directory, texts, len(texts) / _timed(model, texts))
     print(result_line("embed-per-core", ours / cores, baseline / cores, "chunks/s/core"))
     print(result_line("embed", ours, baseline, "chunks/s"))
-
-
-async def _wait_assigned(app: Any) -> None:
-    """Until every subscriber has partitions (a group join takes seconds)."""
-    while True:
-        subs: list[Any] = list(app.broker.subscribers)
-        if all(s.consumer is not None and s.consumer.assignment() for s in subs):
-            return
-        await asyncio.sleep(0.1)
 
 
 def _timed(model: SentenceModel, texts: Sequence[str]) -> float:

@@ -39,7 +39,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from redis.asyncio import Redis
 
-from benchmarks._stack import bench_settings, result_line
+from benchmarks._stack import bench_settings, result_line, wait_assigned
 from benchmarks.rules import SYMBOLS, Walk, load_rules, make_rules, symbol_names
 from consumers.rule_engine import RedisRuleStore, RuleEngine
 from consumers.rule_engine.app import KafkaAlertSink, build_app, key_prefix, state_epoch
@@ -218,7 +218,7 @@ async def ours(settings: Settings, redis: Redis, rate: int, seconds: float, rule
     reader: asyncio.Task[None] | None = None
     undo = instrument(clock)
     try:
-        await _wait_assigned(app)
+        await wait_assigned(app)
         publisher = EventPublisher(producer, settings)
         walk = Walk(symbol_names(SYMBOLS), seed=6)
         warm = Clock()
@@ -353,17 +353,6 @@ async def _assigned(consumer: AIOKafkaConsumer) -> None:
             return
         await asyncio.sleep(0.1)
     msg = "the raw consumer never got its partitions"
-    raise RuntimeError(msg)
-
-
-async def _wait_assigned(app: Any) -> None:
-    deadline = time.perf_counter() + 60
-    while time.perf_counter() < deadline:
-        subs = list(app.broker.subscribers)
-        if all(s.consumer is not None and s.consumer.assignment() for s in subs):
-            return
-        await asyncio.sleep(0.1)
-    msg = "the engine never got its partitions"
     raise RuntimeError(msg)
 
 

@@ -36,7 +36,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from redis.asyncio import Redis
 
-from benchmarks._stack import bench_settings, result_line
+from benchmarks._stack import bench_settings, result_line, wait_assigned
 from consumers.rule_engine import (
     SOURCE,
     Book,
@@ -406,7 +406,7 @@ async def latency(settings: Settings, redis: Redis, rate: int, seconds: float) -
     await app.start()
     await producer.start()
     try:
-        await _wait_assigned(app)
+        await wait_assigned(app)
         publisher = EventPublisher(producer, settings)
         walk = Walk(symbol_names(SYMBOLS), seed=6)
         # Warm up (untimed): the first ticks fire every rule whose condition already holds.
@@ -431,17 +431,6 @@ async def latency(settings: Settings, redis: Redis, rate: int, seconds: float) -
         f"{len(lat):,} alerts, p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
         f"mean {statistics.fmean(lat) * 1000:.1f} ms"
     )
-
-
-async def _wait_assigned(app: Any) -> None:
-    deadline = time.perf_counter() + 60
-    while time.perf_counter() < deadline:
-        subs = list(app.broker.subscribers)
-        if all(s.consumer is not None and s.consumer.assignment() for s in subs):
-            return
-        await asyncio.sleep(0.1)
-    msg = "the engine never got its partitions"
-    raise RuntimeError(msg)
 
 
 async def main(args: argparse.Namespace) -> None:

@@ -1,8 +1,8 @@
 """The fault suite's world: a three-broker Kafka cluster with its own FerretDB and Redis (a
 LocalStack of its own, so restarting a service disturbs no other test), the Telegram stand-in the
 notifier delivers to, and the pipeline's consumers each running as two processes
-(`ixo run COMPONENT --replicas 2`). Started once for the suite; a table of what was injected and
-what came out is printed at the end."""
+(`ixo run COMPONENT --replicas 2`). Started once for the suite (one module) and stopped after
+it; a table of what was injected and what came out is printed at the end."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def report(request: pytest.FixtureRequest) -> Report:
     return Report(request.node)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     state = tmp_path_factory.mktemp("faults") / "state"
     stack = LocalStack(state, StackPorts.free(3), kafka_impl="kafka", chain=False, brokers=3)
@@ -45,7 +45,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         stack.down()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def telegram() -> AsyncIterator[TelegramStandin]:
     async with TelegramStandin() as tg:
         yield tg
@@ -96,7 +96,7 @@ class Pipeline:
             await asyncio.wait_for(proc.wait(), timeout=90)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def hooks() -> AsyncIterator[WebhookReceiver]:
     async with WebhookReceiver().serving() as receiver:
         yield receiver
@@ -111,7 +111,7 @@ class World:
     hooks: WebhookReceiver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def world(
     cluster: LocalStack,
     telegram: TelegramStandin,
