@@ -146,7 +146,19 @@ async def running(app: FastStream, *, ready: bool = True) -> AsyncIterator[FastS
             await wait_assigned(app.broker)
         yield app
     finally:
-        await app.stop()
+        await stop_app(app)
+
+
+async def stop_app(app: FastStream, timeout: float = 90.0) -> None:
+    """``app.stop()``, bounded: a stop that hangs fails the test at once with every task's
+    stack printed (to find what it waits for), instead of running into pytest-timeout."""
+    try:
+        await asyncio.wait_for(app.stop(), timeout)
+    except TimeoutError:
+        print(f"app.stop() did not return within {timeout:g} s; the tasks:")
+        for task in asyncio.all_tasks():
+            task.print_stack(limit=12)
+        raise
 
 
 def drop_topics(settings: Settings) -> None:
