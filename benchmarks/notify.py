@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import contextlib
 import statistics
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -35,11 +34,11 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
-import orjson
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
 from pydantic import SecretStr
 
+from benchmarks._receiver import receiver_process, receiver_stats
 from benchmarks._stack import bench_settings, result_line
 from consumers.notifier import (
     EVENT_ID_HEADER,
@@ -47,14 +46,12 @@ from consumers.notifier import (
     NotifierConfig,
     RedisDirectory,
     sign,
-    verify,
 )
 from consumers.notifier.app import build_app, key_prefix, redis_client
 from infra.kafka import EventPublisher, ensure_topics, make_broker
 from infra.runtime import tune_gc
 from infra.secrets import SecretBox, new_key
 from infra.settings import Settings
-from infra.stack.standins import free_port
 from schemas import (
     NOTIFY_DELIVERIES,
     AlertRuleCreatedV1,
@@ -74,98 +71,10 @@ BOX = SecretBox([KEY])
 ALERT_TYPE = "ixo.alert.triggered.v1"
 
 
-# -- the receiver (a separate process) --------------------------------------------------------
-
-
-def receiver_app(secret: str) -> Any:
-    """A raw ASGI webhook receiver: verifies, counts, remembers arrival times by tick id."""
-    stats: dict[str, Any] = {"count": 0, "invalid": 0, "ids": set(), "arrivals": {}}
-
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        if scope["method"] == "GET":
-            out = {
-                "count": stats["count"],
-                "unique": len(stats["ids"]),
-                "invalid": stats["invalid"],
-                "arrivals": stats["arrivals"],
-            }
-            payload = orjson.dumps(out)
-        else:
-            if scope["path"] == "/reset":
-                stats.update(count=0, invalid=0, ids=set(), arrivals={})
-            else:
-                now = time.time()
-                headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-                if not verify(secret, body, headers.get(SIGNATURE_HEADER.lower())):
-                    stats["invalid"] += 1
-                stats["count"] += 1
-                stats["ids"].add(headers.get(EVENT_ID_HEADER.lower(), ""))
-                tick = orjson.loads(body).get("data", {}).get("tick_id")
-                if isinstance(tick, str) and tick.startswith("lat-"):
-                    stats["arrivals"][tick] = now
-            payload = b"{}"
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [(b"content-type", b"application/json")],
-            }
-        )
-        await send({"type": "http.response.body", "body": payload})
-
-    return app
-
-
-def serve_receiver(port: int) -> None:
-    import uvicorn
-
-    uvicorn.run(
-        receiver_app(SECRET),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        access_log=False,
-        lifespan="off",
-    )
-
-
-@contextlib.asynccontextmanager
-async def receiver_process() -> AsyncIterator[str]:
-    port = free_port()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "benchmarks.notify", "--serve-receiver", str(port)
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient() as client:
-            for _ in range(200):
-                with contextlib.suppress(httpx.TransportError):
-                    await client.get(base + "/stats")
-                    break
-                await asyncio.sleep(0.05)
-        yield base
-    finally:
-        proc.terminate()
-        await asyncio.wait_for(proc.wait(), timeout=10)
-
-
-async def stats(client: httpx.AsyncClient, base: str) -> dict[str, Any]:
-    found: dict[str, Any] = (await client.get(base + "/stats")).json()
-    return found
-
-
 async def wait_count(client: httpx.AsyncClient, base: str, n: int, timeout: float) -> float:
     deadline = time.monotonic() + timeout
     while True:
-        if (await stats(client, base))["unique"] >= n:
+        if (await receiver_stats(client, base))["unique"] >= n:
             return time.perf_counter()
         if time.monotonic() > deadline:
             msg = f"receiver got fewer than {n} deliveries in {timeout}s"
@@ -285,7 +194,7 @@ async def run_ours(bench: Bench, events: list[AnyEvent], users: int) -> float:
     started = time.perf_counter()
     await publisher.publish_many(timed)
     ended = await wait_count(http, base, len(timed), 300)
-    got = await stats(http, base)
+    got = await receiver_stats(http, base)
     if got["unique"] != len(timed) or got["count"] != len(timed) or got["invalid"]:
         msg = f"ours: bad deliveries {got['count']=} {got['unique']=} {got['invalid']=}"
         raise RuntimeError(msg)
@@ -375,8 +284,9 @@ async def run_latency(bench: Bench, ticks: int) -> tuple[float, float] | None:
             await asyncio.sleep(0.05)
         deadline = time.monotonic() + 60
         while True:
-            arrivals: dict[str, float] = (await stats(http, base))["arrivals"]
-            if len(arrivals) >= len(sent) or time.monotonic() > deadline:
+            got = await receiver_stats(http, base, full=True)
+            arrivals: dict[str, float] = got["arrivals"]
+            if all(t in arrivals for t in sent) or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.1)
     # The first 20 cycles warm up the path (connections, scripts); they are not measured.
@@ -386,7 +296,7 @@ async def run_latency(bench: Bench, ticks: int) -> tuple[float, float] | None:
     if not latencies:
         print("latency: no alert reached the webhook", flush=True)
         return None
-    missing = len(sent) - len(arrivals)
+    missing = sum(1 for t in sent if t not in arrivals)
     p50 = statistics.median(latencies)
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
     print(
@@ -416,7 +326,7 @@ async def main(args: argparse.Namespace) -> None:
             user_burst=10**6,
         )
         try:
-            async with receiver_process() as base, httpx.AsyncClient(timeout=30) as http:
+            async with receiver_process(SECRET) as base, httpx.AsyncClient(timeout=30) as http:
                 hook = base + "/hook"
                 users = [f"u{i:03d}" for i in range(args.users)]
                 await publisher.publish_many([subscription(u, hook) for u in users])
@@ -443,9 +353,4 @@ if __name__ == "__main__":
     parser.add_argument("--users", type=int, default=30)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--ticks", type=int, default=200, help="latency samples (0: skip)")
-    parser.add_argument("--serve-receiver", type=int, default=0, help=argparse.SUPPRESS)
-    parsed = parser.parse_args()
-    if parsed.serve_receiver:
-        serve_receiver(parsed.serve_receiver)
-    else:
-        asyncio.run(main(parsed))
+    asyncio.run(main(parser.parse_args()))

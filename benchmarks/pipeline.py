@@ -60,21 +60,20 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
+from benchmarks._receiver import receiver_process, receiver_stats
 from benchmarks._stack import result_line
 from cli._config import with_env
-from consumers.notifier import EVENT_ID_HEADER, SIGNATURE_HEADER, verify
 from consumers.notifier.app import GROUP_RULES as NOTIFIER_RULES
 from consumers.notifier.app import GROUP_SUBSCRIPTIONS
 from consumers.rule_engine.app import GROUP_TICKS
@@ -91,7 +90,6 @@ from infra.kafka import (
 from infra.runtime import tune_gc
 from infra.secrets import SecretBox, new_key
 from infra.settings import Settings
-from infra.stack.standins import free_port
 from schemas import (
     ALERT_MATCHES,
     ALERT_RULES,
@@ -128,105 +126,6 @@ Tick = CloudEvent[MarketTickV1]
 
 class BenchError(RuntimeError):
     """The benchmark could not measure what it should (a count is off, a process died)."""
-
-
-# -- the receiver (a separate process) ----------------------------------------------------------
-
-
-def receiver_app(secret: str) -> Any:
-    """A raw ASGI webhook receiver: verifies each signature, counts the POSTs and the distinct
-    event ids, and notes when the first delivery of each tick's alert arrived (epoch seconds).
-    ``GET /stats`` (``?full=1``: with the arrivals), ``POST /reset``, anything else: a webhook."""
-    state: dict[str, Any] = {}
-
-    def reset() -> None:
-        state.update(count=0, invalid=0, ids=set(), arrivals={})
-
-    reset()
-
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        payload = b"{}"
-        if scope["method"] == "GET":
-            out: dict[str, Any] = {
-                "count": state["count"],
-                "unique": len(state["ids"]),
-                "invalid": state["invalid"],
-            }
-            if scope.get("query_string") == b"full=1":
-                out["arrivals"] = state["arrivals"]
-            payload = orjson.dumps(out)
-        elif scope["path"] == "/reset":
-            reset()
-        else:
-            now = time.time()
-            headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-            if not verify(secret, body, headers.get(SIGNATURE_HEADER.lower())):
-                state["invalid"] += 1
-            state["count"] += 1
-            state["ids"].add(headers.get(EVENT_ID_HEADER.lower(), ""))
-            tick = orjson.loads(body).get("data", {}).get("tick_id")
-            if isinstance(tick, str):
-                state["arrivals"].setdefault(tick, now)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [(b"content-type", b"application/json")],
-            }
-        )
-        await send({"type": "http.response.body", "body": payload})
-
-    return app
-
-
-def serve_receiver(port: int) -> None:
-    import uvicorn
-
-    uvicorn.run(
-        receiver_app(SECRET),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        access_log=False,
-        lifespan="off",
-    )
-
-
-@contextlib.asynccontextmanager
-async def receiver_process() -> AsyncIterator[str]:
-    """The receiver in a process of its own (its clock is not held up by this one's work)."""
-    port = free_port()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "benchmarks.pipeline", "--serve-receiver", str(port)
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient() as client:
-            for _ in range(400):
-                with contextlib.suppress(httpx.TransportError):
-                    await client.get(base + "/stats")
-                    break
-                await asyncio.sleep(0.05)
-            else:
-                msg = "the webhook receiver did not start"
-                raise BenchError(msg)
-        yield base
-    finally:
-        if proc.returncode is None:
-            proc.terminate()
-        await asyncio.wait_for(proc.wait(), timeout=30)
-
-
-async def receiver_stats(http: httpx.AsyncClient, base: str, *, full: bool = False) -> Any:
-    return (await http.get(base + "/stats" + ("?full=1" if full else ""))).json()
 
 
 # -- the services -------------------------------------------------------------------------------
@@ -789,7 +688,7 @@ async def bench_main(args: argparse.Namespace, env: dict[str, str], logs: Path) 
         flush=True,
     )
     rows: list[Row] = []
-    async with receiver_process() as base, httpx.AsyncClient(timeout=60) as http:
+    async with receiver_process(SECRET) as base, httpx.AsyncClient(timeout=60) as http:
         bench = Bench(env, logs, base, http, symbols, f"bench-pipeline-{uuid.uuid4().hex[:6]}")
         plan = LatencyPlan(len(ticks), args.rate, args.latency_s) if args.latency_s > 0 else None
         warm = ticks[: min(len(ticks), 20 * len(symbols))]
@@ -870,9 +769,4 @@ if __name__ == "__main__":
     parser.add_argument("--replicas", default="1,2,4", help="rule-engine processes per run")
     parser.add_argument("--rate", type=float, default=500.0, help="latency ticks per second")
     parser.add_argument("--latency-s", type=float, default=10.0, help="0: no latency phase")
-    parser.add_argument("--serve-receiver", type=int, default=0, help=argparse.SUPPRESS)
-    parsed = parser.parse_args()
-    if parsed.serve_receiver:
-        serve_receiver(parsed.serve_receiver)
-    else:
-        main(parsed)
+    main(parser.parse_args())
