@@ -40,10 +40,13 @@ async def test_offsets_move_to_start_time_and_end(
     now_ms = int(time.time() * 1000)
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_servers)
     await producer.start()
-    try:  # ten records on partition 0, written 10 minutes ago down to 1 minute ago
+    # Ten records on partition 0, written 100 minutes ago down to 10 minutes ago: 10 minutes
+    # apart, so a reset to "55 minutes ago" lands on the same record however long the commands
+    # before it take on a loaded machine (up to 5 minutes).
+    try:
         for i in range(10):
             await producer.send_and_wait(
-                topic, b"{}", partition=0, timestamp_ms=now_ms - (10 - i) * 60_000
+                topic, b"{}", partition=0, timestamp_ms=now_ms - (10 - i) * 600_000
             )
     finally:
         await producer.stop()
@@ -72,9 +75,9 @@ async def test_offsets_move_to_start_time_and_end(
     back = await aixo(settings_env, "groups", "reset", "reset-test", "--to-time", "5m30s", "--json")
     assert back.returncode == 2  # not a duration we read: one line, nothing moved
     assert await committed(settings) == 10
-    back = await aixo(settings_env, "groups", "reset", "reset-test", "--to-time", "330s", "--json")
+    back = await aixo(settings_env, "groups", "reset", "reset-test", "--to-time", "3300s", "--json")
     assert back.returncode == 0, back.stderr
-    assert await committed(settings) == 5  # the first record written at most 5.5 min ago
+    assert await committed(settings) == 5  # the first record written at most 55 min ago
 
     end = await aixo(settings_env, "groups", "reset", "reset-test", "--to-end")
     assert end.returncode == 0, end.stderr
