@@ -10,6 +10,9 @@
 - `TransactionService`: the platform's transactions, idempotent by key (`RedisTxStore`), with
   a `NonceManager`, EIP-1559 fees, receipts with a timeout, recovery of dropped or replaced
   transactions, and `ixo.chain.tx.*` events.
+- `JsonRpc`: the node over plain JSON-RPC (httpx), for the transaction service and the chain
+  listener alike; a node down, failing or slow is `ChainUnavailable` (`RpcTimedOut`,
+  `RpcHttpError`), an error answer `RpcRefused`; `redacted` names a URL without its secrets.
 
 This package takes its settings as arguments and imports no infrastructure (layer rule). web3
 (about a second to import) loads on first use of the chain names, not with the package.
@@ -37,7 +40,14 @@ from contracts._nonces import NonceManager, NonceSlot
 from contracts._project import ContractsProject
 from contracts._records import DeploymentRecord, DeploymentStore, ImplementationRecord
 from contracts._redis import RedisTxStore, TxStoreUnavailable
-from contracts._rpc import JsonRpc, RpcRefused, redacted
+from contracts._rpc import (
+    JsonRpc,
+    RpcHttpError,
+    RpcRefused,
+    RpcTimedOut,
+    quantity,
+    redacted,
+)
 from contracts._transactions import (
     TransactionService,
     TxAttempt,
@@ -105,7 +115,9 @@ __all__ = [
     "NonceManager",
     "NonceSlot",
     "RedisTxStore",
+    "RpcHttpError",
     "RpcRefused",
+    "RpcTimedOut",
     "ToolchainMissing",
     "TransactionFailed",
     "TransactionPending",
@@ -125,6 +137,7 @@ __all__ = [
     "deployment_problem",
     "fees_from_history",
     "load_build",
+    "quantity",
     "redacted",
     "require_compatible",
     "source_hash",

@@ -10,9 +10,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_utils.abi import function_abi_to_4byte_selector
 from eth_utils.address import is_address, to_checksum_address
 from pydantic import SecretStr
 from web3 import Web3
@@ -27,7 +25,9 @@ from contracts._errors import (
     DeploymentNotFound,
     TransactionFailed,
 )
+from contracts._keys import load_account
 from contracts._records import DeploymentRecord, ImplementationRecord
+from contracts._reverts import custom_error
 
 #: ERC-1967's implementation slot: bytes32(uint256(keccak256("eip1967.proxy.implementation")) - 1)
 IMPLEMENTATION_SLOT = 0x360894A13BA1A3210667C828492DB98DCA3E2076CC3735A920A3CA505D382BBC
@@ -56,7 +56,7 @@ class Chain:
     ) -> None:
         self.rpc_url = rpc_url
         self.receipt_timeout = receipt_timeout
-        self._account = None if private_key is None else _account(private_key)
+        self._account = None if private_key is None else load_account(private_key)
         self.w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
         self._chain_id: int | None = None
 
@@ -291,19 +291,6 @@ def _owner(chain: Chain, contract: Contract) -> str | None:
     return str(chain._call(lambda: contract.functions.owner().call()))
 
 
-def _account(private_key: SecretStr) -> LocalAccount:
-    raw = private_key.get_secret_value().strip()
-    if not raw:
-        msg = "no signing key: set IXO_ETH_PRIVATE_KEY"
-        raise ContractsError(msg)
-    try:
-        account: LocalAccount = Account.from_key(raw)
-    except Exception:  # its message could quote the key: say what is wrong, not what it is
-        msg = "IXO_ETH_PRIVATE_KEY is not a private key (32 bytes as 64 hex digits)"
-        raise ContractsError(msg) from None
-    return account
-
-
 def _checked_address(value: str, what: str) -> str:
     if not is_address(value):
         msg = f"{what} {value!r} is not an address"
@@ -322,10 +309,5 @@ def _short(exc: BaseException) -> str:
 
 def _revert_reason(exc: ContractLogicError, abi: list[Any]) -> str:
     """A custom error decoded by name from the ABI when the revert data carries one."""
-    data = exc.data if isinstance(exc.data, str) else None
-    if data and data.startswith("0x") and len(data) >= 10:
-        selector = bytes.fromhex(data[2:10])
-        for item in abi:
-            if item.get("type") == "error" and function_abi_to_4byte_selector(item) == selector:
-                return str(item["name"])
-    return _short(exc)
+    name = custom_error(exc.data if isinstance(exc.data, str) else None, abi)
+    return name if name is not None else _short(exc)

@@ -1,16 +1,19 @@
-"""The node over plain JSON-RPC (HTTP, httpx), for sending transactions.
+"""The node over plain JSON-RPC (HTTP, httpx): the one client of the platform's chain code.
 
-The transaction service needs eight methods and must read the node's error messages ("nonce
-too low", "replacement transaction underpriced", "already known") to recover; web3.py would wrap
-them in exception types that differ between providers. Errors are ours: the node down or timing
-out is :class:`ChainUnavailable` (transient), an error answer is :class:`RpcRefused` with its
-code, message and revert data. The URL may carry a provider's API key: messages name only its
-scheme and host.
+Plain JSON-RPC rather than web3.py: the transaction service needs eight methods and must read
+the node's error messages ("nonce too low", "replacement transaction underpriced", "already
+known") to recover, which web3.py wraps in exception types that differ between providers; the
+chain listener needs four, and web3's per-log formatting costs more than decoding the logs
+(decision 0145). Errors are ours: the node down, failing or timing out is
+:class:`ChainUnavailable` (transient; :class:`RpcTimedOut` and :class:`RpcHttpError` say which),
+an error answer is :class:`RpcRefused` with its code, message and revert data. The URL may carry
+a provider's API key in its path or query: messages name only its scheme and host.
 """
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -22,6 +25,8 @@ from contracts._errors import ChainUnavailable, ContractsError
 NONCE_TOO_LOW: Final = ("nonce too low", "nonce is too low", "invalid nonce", "old nonce")
 UNDERPRICED: Final = ("replacement transaction underpriced", "replacement underpriced")
 ALREADY_KNOWN: Final = ("already known", "known transaction", "already imported")
+LARGE_ANSWERS: Final = frozenset({"eth_getLogs"})
+"""Methods whose answer a provider may refuse as too large with HTTP 413, whatever its body."""
 
 
 def redacted(url: str) -> str:
@@ -37,6 +42,18 @@ def quantity(value: Any) -> int:
     if isinstance(value, str):
         return int(value, 16)
     return int(value)
+
+
+class RpcTimedOut(ChainUnavailable):
+    """The node did not answer within the client's timeout."""
+
+
+class RpcHttpError(ChainUnavailable):
+    """The node answered an HTTP error without a JSON-RPC answer (or 413 to a large answer)."""
+
+    def __init__(self, text: str, *, status: int) -> None:
+        super().__init__(text)
+        self.status = status
 
 
 class RpcRefused(ContractsError):  # noqa: N818 - reads as what happened
@@ -66,35 +83,54 @@ class RpcRefused(ContractsError):  # noqa: N818 - reads as what happened
 
 
 class JsonRpc:
-    """One node's JSON-RPC endpoint (HTTP)."""
+    """One node's JSON-RPC endpoint (HTTP): single calls, batches, and the transaction service's
+    methods."""
 
-    def __init__(self, url: str, *, timeout_s: float = 30.0) -> None:
+    def __init__(self, url: str, *, timeout_s: float = 30.0, max_connections: int = 16) -> None:
         self.url = url
         self.where = redacted(url)
         self._ids = itertools.count(1)
         self._client = httpx.AsyncClient(
             timeout=timeout_s,
             headers={"content-type": "application/json"},
-            limits=httpx.Limits(max_connections=16, max_keepalive_connections=16),
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
             trust_env=False,
         )
 
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    async def call(self, method: str, params: list[Any]) -> Any:
-        body = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params}
+    async def _post(self, body: Any, method: str) -> Any:
+        """The node's answer to ``body`` as parsed JSON (an object, or a list for a batch)."""
         try:
             reply = await self._client.post(self.url, content=orjson.dumps(body))
+        except httpx.TimeoutException:
+            msg = f"{method} at {self.where}: timed out"
+            raise RpcTimedOut(msg) from None
         except httpx.HTTPError as exc:
             msg = f"{method} at {self.where}: {type(exc).__name__}"
             raise ChainUnavailable(msg) from None
+        if reply.status_code == 413 and method in LARGE_ANSWERS:
+            msg = f"{method} at {self.where}: HTTP 413 (response too large)"
+            raise RpcHttpError(msg, status=413)
         try:
-            answer = orjson.loads(reply.content)
+            parsed = orjson.loads(reply.content)
         except orjson.JSONDecodeError:
-            answer = None
+            parsed = None
+        if reply.status_code >= 400 and not isinstance(parsed, dict | list):
+            msg = f"{method} at {self.where}: HTTP {reply.status_code}"
+            raise RpcHttpError(msg, status=reply.status_code)
+        if parsed is None:
+            msg = f"{method} at {self.where}: the answer is not JSON"
+            raise ChainUnavailable(msg)
+        return parsed
+
+    def _result(self, answer: Any, method: str) -> Any:
+        """The ``result`` of one JSON-RPC answer; its ``error`` as :class:`RpcRefused`."""
         if not isinstance(answer, dict):
-            msg = f"{method} at {self.where}: HTTP {reply.status_code}, not a JSON-RPC answer"
+            msg = f"{method} at {self.where}: not a JSON-RPC answer"
             raise ChainUnavailable(msg)
         error = answer.get("error")
         if error is not None:
@@ -103,9 +139,9 @@ class JsonRpc:
             code = error.get("code")
             message = str(error.get("message", ""))[:300]
             data = error.get("data")
-            msg_0 = f"{method} at {self.where}: {message} (code {code})"
+            text = f"{method} at {self.where}: {message} (code {code})"
             raise RpcRefused(
-                msg_0,
+                text,
                 code=code if isinstance(code, int) else None,
                 message=message,
                 data=data if isinstance(data, str) else None,
@@ -114,6 +150,31 @@ class JsonRpc:
             msg = f"{method} at {self.where}: an answer without a result"
             raise ChainUnavailable(msg)
         return answer["result"]
+
+    def _request(self, method: str, params: list[Any]) -> dict[str, Any]:
+        return {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params}
+
+    async def call(self, method: str, params: list[Any]) -> Any:
+        return self._result(await self._post(self._request(method, params), method), method)
+
+    async def batch(self, method: str, params: Sequence[list[Any]]) -> list[Any]:
+        """The results of ``method`` called with each of ``params``, in one request and in their
+        order; None for a call the batch answer leaves out. A node without batches answers
+        with one error (raised as one call's would be)."""
+        body = [self._request(method, p) for p in params]
+        slots = {request["id"]: i for i, request in enumerate(body)}
+        answers = await self._post(body, method)
+        if isinstance(answers, dict):
+            self._result(answers, method)
+        if not isinstance(answers, list):
+            msg = f"{method} at {self.where}: not a batch answer"
+            raise ChainUnavailable(msg)
+        out: list[Any] = [None] * len(body)
+        for answer in answers:
+            slot = slots.get(int(answer.get("id") or 0)) if isinstance(answer, dict) else None
+            if slot is not None:
+                out[slot] = self._result(answer, method)
+        return out
 
     async def chain_id(self) -> int:
         return quantity(await self.call("eth_chainId", []))

@@ -29,7 +29,7 @@ import logging
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, cast
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -41,7 +41,9 @@ from contracts._errors import (
     TransactionReverted,
 )
 from contracts._fees import HISTORY_BLOCKS, PERCENTILE, FeePolicy, Fees, fees_from_history
+from contracts._keys import load_account
 from contracts._nonces import NonceManager
+from contracts._reverts import custom_error
 from contracts._rpc import JsonRpc, RpcRefused, quantity
 from schemas import (
     CHAIN_TXS,
@@ -237,14 +239,14 @@ class TransactionService:
     async def start(self) -> None:
         """Load the key and read the chain id (idempotent)."""
         if self._account is None:
-            self._account = _load_account(self._key)
+            self._account = load_account(self._key)
         if self._chain_id is None:
             self._chain_id = await self.rpc.chain_id()
 
     @property
     def address(self) -> str:
         if self._account is None:
-            self._account = _load_account(self._key)
+            self._account = load_account(self._key)
         return str(self._account.address)
 
     @property
@@ -363,7 +365,7 @@ class TransactionService:
         return fees
 
     def _sign(self, record: _Unsigned, fees: Fees, nonce: int) -> TxAttempt:
-        account = self._account or _load_account(self._key)
+        account = self._account or load_account(self._key)
         tx: dict[str, Any] = {
             "type": 2,
             "chainId": self.chain_id,
@@ -579,31 +581,9 @@ def _logs(items: Sequence[Any]) -> list[TxLog]:
     ]
 
 
-def _load_account(private_key: SecretStr) -> LocalAccount:
-    from eth_account import Account
-
-    raw = private_key.get_secret_value().strip()
-    if not raw:
-        msg = "no signing key: set IXO_ETH_PRIVATE_KEY"
-        raise ContractsError(msg)
-    try:
-        account: LocalAccount = Account.from_key(raw)
-    except Exception:  # its message could quote the key: say what is wrong, not what it is
-        msg = "IXO_ETH_PRIVATE_KEY is not a private key (32 bytes as 64 hex digits)"
-        raise ContractsError(msg) from None
-    return account
-
-
 def revert_reason(exc: RpcRefused, abi: Sequence[Mapping[str, Any]] = ()) -> str:
     """A custom error's name decoded from the revert data by the ABI, else the node's words."""
-    data = exc.data
-    if data and data.startswith("0x") and len(data) >= 10 and abi:
-        from eth_utils.abi import function_abi_to_4byte_selector
-
-        selector = bytes.fromhex(data[2:10])
-        for item in abi:
-            if item.get("type") != "error":
-                continue
-            if function_abi_to_4byte_selector(cast(Any, item)) == selector:
-                return str(item["name"])
+    name = custom_error(exc.data, abi)
+    if name is not None:
+        return name
     return exc.message or "reverted"

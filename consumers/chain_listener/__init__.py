@@ -20,7 +20,7 @@ from consumers.chain_listener._kafka import KafkaBatchSink, KafkaWatchFeed
 from consumers.chain_listener._listener import ChainListener, ListenerConfig
 from consumers.chain_listener._ranges import AdaptiveRange, is_range_refusal
 from consumers.chain_listener._redis import RedisCheckpoints
-from consumers.chain_listener._rpc import HttpRpc, redacted
+from consumers.chain_listener._rpc import HttpRpc
 from consumers.chain_listener._types import (
     AbiSource,
     BlockHeader,
@@ -31,6 +31,7 @@ from consumers.chain_listener._types import (
     WatchState,
 )
 from consumers.chain_listener._watches import Watch, WatchBook
+from contracts import redacted
 
 __all__ = [
     "SOURCE",

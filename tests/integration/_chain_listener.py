@@ -1,6 +1,7 @@
 """Helpers of the chain listener's tests: a LogEmitter contract on a real anvil (deploy, emit
 many logs per transaction, reorgs), the listener's settings, the logs it published as a user
-reads them from ``ixo.chain.logs``, and a JSON-RPC proxy that refuses large block ranges."""
+reads them from ``ixo.chain.logs``, and a JSON-RPC proxy that refuses large block ranges. The
+anvil and the LogEmitter's build are fixtures (``anvil``, ``emitter_build`` in conftest.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 from web3 import Web3
 
 from consumers.chain_listener.app import run_chain_listener
-from contracts import Build, compile_contracts
+from contracts import Build
 from infra.kafka import EventPublisher
 from infra.settings import Settings
 from infra.stack import RunningAnvil
@@ -33,11 +33,9 @@ from schemas import (
 )
 from tests._kafka import read_topic
 
+CHAIN_ID = 31337
+"""anvil's chain id."""
 EMITTER_ROOTS = ("fixtures/emitter",)
-
-
-def emitter_build(cache: Path) -> Build:
-    return compile_contracts(cache, roots=EMITTER_ROOTS)
 
 
 class Emitter:
@@ -136,6 +134,15 @@ async def published(settings: Settings, address: str | None = None) -> list[Publ
             out.append(Published(event.id, record.partition, record.offset, event.data))
     out.sort(key=lambda p: (p.partition, p.offset))
     return out
+
+
+async def published_at_least(
+    settings: Settings, address: str, count: int
+) -> list[Published] | None:
+    """The records of ``address`` once there are ``count`` or more, else None (for
+    ``eventually``)."""
+    found = await published(settings, address)
+    return found if len(found) >= count else None
 
 
 def folded(records: list[Published]) -> set[tuple[str, int]]:

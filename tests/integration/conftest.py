@@ -2,11 +2,14 @@
 stand-ins for Telegram and Discord and a customer's webhook receiver, each a real HTTP server on
 loopback; settings pointing the bots and the notifier at the stand-ins; a publisher and a Redis
 client on the session stack; the identity service and API tokens (``user_token``,
-``operator_headers``) the gateway accepts."""
+``operator_headers``) the gateway accepts; a real anvil per test module (``anvil``: some modules
+rewrite its chain), the chain listener's LogEmitter compiled (``emitter_build``) and ``ixo``'s
+environment on that anvil (``cli_env``)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -15,9 +18,11 @@ from redis.asyncio import Redis
 
 from consumers.projector import LinksProjection, ProjectionStore
 from consumers.projector.app import build_app
+from contracts import Build, compile_contracts
 from infra.kafka import Delivery, EventPublisher, make_broker
 from infra.mongo import mongo_client, open_database
 from infra.settings import Settings
+from infra.stack import RunningAnvil, start_anvil
 from infra.stack.standins import DiscordStandin, LocalServer, TelegramStandin
 from producers.gateway import create_app
 from schemas import USER_LINKS, CloudEvent, UserLinkedV1
@@ -179,6 +184,40 @@ def link_chat(settings: Settings, publisher: EventPublisher) -> LinkChat:
             await client.close()
 
     return link
+
+
+@pytest.fixture(scope="module")
+def anvil(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningAnvil]:
+    """A real anvil on a free port, the test module's own (some modules rewrite its chain)."""
+    running = start_anvil(tmp_path_factory.mktemp("anvil"))
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def emitter_build(tmp_path_factory: pytest.TempPathFactory, anvil: RunningAnvil) -> Build:
+    """The LogEmitter fixture contract compiled for the module (after ``anvil``: starting it
+    installs the contracts' npm packages on a fresh clone)."""
+    from tests.integration._chain_listener import EMITTER_ROOTS  # web3: for the chain tests only
+
+    return compile_contracts(tmp_path_factory.mktemp("build-info"), roots=EMITTER_ROOTS)
+
+
+@pytest.fixture
+def cli_env(anvil: RunningAnvil, build: Build, settings_env: dict[str, str]) -> dict[str, str]:
+    """`ixo` settings for one test: its own state dir and topic prefix on the session's Kafka,
+    the anvil, the deployer's key. The compile cache of the module's ``build`` fixture is shared
+    (solc runs once)."""
+    shared = Path(settings_env["IXO_STATE_DIR"]) / "contracts" / "build-info"
+    shared.parent.mkdir(parents=True, exist_ok=True)
+    shared.symlink_to(build.build_info.parent, target_is_directory=True)
+    return {
+        **settings_env,
+        "IXO_ETH_RPC_URL": anvil.url,
+        "IXO_ETH_PRIVATE_KEY": anvil.account(0)[1].get_secret_value(),
+    }
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Iterator
 
 import pytest
 from eth_utils.abi import event_abi_to_log_topic
@@ -16,41 +15,26 @@ from consumers.chain_listener import log_event_id
 from contracts import Build
 from infra.kafka import EventPublisher
 from infra.settings import Settings
-from infra.stack import RunningAnvil, start_anvil
+from infra.stack import RunningAnvil
 from infra.stack.standins import LocalServer
 from tests._kafka import eventually
 from tests.integration._chain_listener import (
+    CHAIN_ID,
     Emitter,
     RangeLimitProxy,
     add_watch,
-    emitter_build,
     folded,
     listener_settings,
     listening,
     published,
+    published_at_least,
     remove_watch,
 )
 
-CHAIN_ID = 31337
-
-
-@pytest.fixture(scope="module")
-def anvil(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningAnvil]:
-    running = start_anvil(tmp_path_factory.mktemp("anvil"))
-    try:
-        yield running
-    finally:
-        running.stop()
-
-
-@pytest.fixture(scope="module")
-def build(tmp_path_factory: pytest.TempPathFactory, anvil: RunningAnvil) -> Build:
-    return emitter_build(tmp_path_factory.mktemp("build-info"))
-
 
 @pytest.fixture
-def emitter(anvil: RunningAnvil, build: Build) -> Emitter:
-    return Emitter(anvil, build)
+def emitter(anvil: RunningAnvil, emitter_build: Build) -> Emitter:
+    return Emitter(anvil, emitter_build)
 
 
 async def test_logs_are_decoded_and_published_once_with_deterministic_ids(
@@ -63,7 +47,9 @@ async def test_logs_are_decoded_and_published_once_with_deterministic_ids(
         await asyncio.to_thread(emitter.ping, 3, "first")
         await asyncio.to_thread(emitter.raw, b"\x01" * 32, b"\xff\x00")
         await asyncio.to_thread(emitter.ping, 2, "second")
-        records = await eventually(lambda: _at_least(settings, emitter.address, 6), timeout=60)
+        records = await eventually(
+            lambda: published_at_least(settings, emitter.address, 6), timeout=60
+        )
     assert len(records) == 6
     assert len({r.id for r in records}) == 6
     pings = [r.data for r in records if r.data.event == "Ping"]
@@ -95,35 +81,30 @@ async def test_logs_are_decoded_and_published_once_with_deterministic_ids(
     assert folded(records) == emitter.canonical(start)
 
 
-async def _at_least(settings: Settings, address: str, count: int) -> list[object] | None:
-    found = await published(settings, address)
-    return found if len(found) >= count else None  # type: ignore[return-value]
-
-
 async def test_a_watch_added_while_running_is_followed_and_a_removed_one_stops(
     settings: Settings,
     publisher: EventPublisher,
     anvil: RunningAnvil,
-    build: Build,
+    emitter_build: Build,
 ) -> None:
-    one, two = Emitter(anvil, build), Emitter(anvil, build)
+    one, two = Emitter(anvil, emitter_build), Emitter(anvil, emitter_build)
     await add_watch(publisher, CHAIN_ID, one.address, abi=one.abi, from_block=emitter_head(one))
     async with listening(listener_settings(settings, anvil.url)):
         await asyncio.to_thread(one.ping, 2)
-        await eventually(lambda: _at_least(settings, one.address, 2), timeout=60)
+        await eventually(lambda: published_at_least(settings, one.address, 2), timeout=60)
         # Added while running, from a block in the past: its earlier logs come too.
         before = two.head()
         await asyncio.to_thread(two.ping, 1, "before the watch")
         await add_watch(publisher, CHAIN_ID, two.address, abi=two.abi, from_block=before)
         await asyncio.to_thread(two.ping, 1, "after the watch")
-        got = await eventually(lambda: _at_least(settings, two.address, 2), timeout=60)
+        got = await eventually(lambda: published_at_least(settings, two.address, 2), timeout=60)
         assert [p.data.args["note"] for p in got] == ["before the watch", "after the watch"]
         # Removed: what it emits next is not published; the other watch goes on.
         await remove_watch(publisher, CHAIN_ID, one.address)
         await _until_removed_applies(settings, publisher, two)
         await asyncio.to_thread(one.ping, 5, "unwatched")
         await asyncio.to_thread(two.ping, 1, "still watched")
-        await eventually(lambda: _at_least(settings, two.address, 4), timeout=60)
+        await eventually(lambda: published_at_least(settings, two.address, 4), timeout=60)
     assert len(await published(settings, one.address)) == 2
     assert {p.data.args["note"] for p in await published(settings, two.address)} >= {
         "still watched"
@@ -141,7 +122,7 @@ async def _until_removed_applies(
     on Kafka the listener has read the removal (the watch topic is read before each poll)."""
     await asyncio.to_thread(other.ping, 1, "marker")
     count = len(await published(settings, other.address))
-    await eventually(lambda: _at_least(settings, other.address, count), timeout=60)
+    await eventually(lambda: published_at_least(settings, other.address, count), timeout=60)
 
 
 async def test_a_provider_refusing_large_ranges_is_handled_by_shrinking(
@@ -157,7 +138,9 @@ async def test_a_provider_refusing_large_ranges_is_handled_by_shrinking(
         tuned = listener_settings(settings, server.url, chain_max_range=1000)
         await add_watch(publisher, CHAIN_ID, emitter.address, abi=emitter.abi, from_block=start)
         async with listening(tuned):
-            records = await eventually(lambda: _at_least(settings, emitter.address, 12), timeout=90)
+            records = await eventually(
+                lambda: published_at_least(settings, emitter.address, 12), timeout=90
+            )
             await eventually(lambda: _served_through(proxy, head), timeout=60)
     assert proxy.refused, "the proxy never refused a range: the test did not test shrinking"
     assert proxy.refused[0] == head - start + 1  # the whole backfill at once, refused

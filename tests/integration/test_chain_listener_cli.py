@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ from web3 import Web3
 
 from contracts import Build, compile_contracts
 from infra.settings import Settings
-from infra.stack import RunningAnvil, start_anvil
+from infra.stack import RunningAnvil
 from tests._cli import ixo
 from tests._kafka import eventually
 from tests.integration._chain_listener import (
@@ -27,15 +26,6 @@ from tests.integration._chain_listener import (
     listening,
     published,
 )
-
-
-@pytest.fixture(scope="module")
-def anvil(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningAnvil]:
-    running = start_anvil(tmp_path_factory.mktemp("anvil-cli"))
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module")
@@ -51,18 +41,6 @@ def build(cache: Path) -> Build:
 @pytest.fixture(scope="module")
 def emitter_abi(cache: Path) -> list[dict[str, Any]]:
     return list(compile_contracts(cache, roots=EMITTER_ROOTS).artifact("LogEmitter").abi)
-
-
-@pytest.fixture
-def cli_env(anvil: RunningAnvil, build: Build, settings_env: dict[str, str]) -> dict[str, str]:
-    shared = Path(settings_env["IXO_STATE_DIR"]) / "contracts" / "build-info"
-    shared.parent.mkdir(parents=True, exist_ok=True)
-    shared.symlink_to(build.build_info.parent, target_is_directory=True)
-    return {
-        **settings_env,
-        "IXO_ETH_RPC_URL": anvil.url,
-        "IXO_ETH_PRIVATE_KEY": anvil.account(0)[1].get_secret_value(),
-    }
 
 
 def ok_json(env: dict[str, str], *args: str) -> Any:

@@ -6,46 +6,25 @@ consumer folding the topic ends with exactly the node's canonical logs."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import pytest
 
 from contracts import Build
 from infra.kafka import EventPublisher
 from infra.settings import Settings
-from infra.stack import RunningAnvil, start_anvil
+from infra.stack import RunningAnvil
 from tests._kafka import eventually
 from tests.integration._chain_listener import (
+    CHAIN_ID,
     Emitter,
     Published,
     add_watch,
-    emitter_build,
     folded,
     listener_settings,
     listening,
     published,
+    published_at_least,
 )
-
-CHAIN_ID = 31337
-
-
-@pytest.fixture(scope="module")
-def anvil(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningAnvil]:
-    running = start_anvil(tmp_path_factory.mktemp("anvil-reorg"))
-    try:
-        yield running
-    finally:
-        running.stop()
-
-
-@pytest.fixture(scope="module")
-def build(tmp_path_factory: pytest.TempPathFactory, anvil: RunningAnvil) -> Build:
-    return emitter_build(tmp_path_factory.mktemp("build-info"))
-
-
-async def _count(settings: Settings, address: str, count: int) -> list[Published] | None:
-    found = await published(settings, address)
-    return found if len(found) >= count else None
 
 
 async def _settled(
@@ -90,17 +69,17 @@ async def test_a_reorg_retracts_the_abandoned_logs_then_publishes_the_canonical_
     settings: Settings,
     publisher: EventPublisher,
     anvil: RunningAnvil,
-    build: Build,
+    emitter_build: Build,
     depth: int,
 ) -> None:
-    emitter = Emitter(anvil, build)
+    emitter = Emitter(anvil, emitter_build)
     start = emitter.head()
     await add_watch(publisher, CHAIN_ID, emitter.address, abi=emitter.abi, from_block=start)
     async with listening(listener_settings(settings, anvil.url)):
         await asyncio.to_thread(emitter.ping, 1, "stable")
         doomed_count = await asyncio.to_thread(_emit_doomed, emitter, depth)
         before = await eventually(
-            lambda: _count(settings, emitter.address, 1 + doomed_count), timeout=60
+            lambda: published_at_least(settings, emitter.address, 1 + doomed_count), timeout=60
         )
         doomed = {
             (r.data.block_hash, r.data.log_index) for r in before if r.data.args["note"] == "doomed"
@@ -114,9 +93,9 @@ async def test_a_reorg_retracts_the_abandoned_logs_then_publishes_the_canonical_
 
 
 async def test_a_revert_that_shortens_the_chain_is_retracted_too(
-    settings: Settings, publisher: EventPublisher, anvil: RunningAnvil, build: Build
+    settings: Settings, publisher: EventPublisher, anvil: RunningAnvil, emitter_build: Build
 ) -> None:
-    emitter = Emitter(anvil, build)
+    emitter = Emitter(anvil, emitter_build)
     start = emitter.head()
     await add_watch(publisher, CHAIN_ID, emitter.address, abi=emitter.abi, from_block=start)
     async with listening(listener_settings(settings, anvil.url)):
@@ -124,7 +103,9 @@ async def test_a_revert_that_shortens_the_chain_is_retracted_too(
         snapshot = emitter.rpc("evm_snapshot")["result"]
         await asyncio.to_thread(emitter.ping, 2, "doomed")
         await asyncio.to_thread(emitter.ping, 1, "doomed")
-        before = await eventually(lambda: _count(settings, emitter.address, 4), timeout=60)
+        before = await eventually(
+            lambda: published_at_least(settings, emitter.address, 4), timeout=60
+        )
         doomed = {
             (r.data.block_hash, r.data.log_index) for r in before if r.data.args["note"] == "doomed"
         }

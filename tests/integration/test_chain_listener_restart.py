@@ -8,43 +8,26 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
-from collections.abc import Iterator
-
-import pytest
 
 from consumers.chain_listener import log_event_id
 from contracts import Build
 from infra.kafka import EventPublisher
 from infra.settings import Settings
-from infra.stack import RunningAnvil, start_anvil
+from infra.stack import RunningAnvil
 from infra.stack.standins import LocalServer
 from tests._kafka import eventually
 from tests.integration._chain_listener import (
+    CHAIN_ID,
     Emitter,
     Published,
     RangeLimitProxy,
     add_watch,
-    emitter_build,
     published,
+    published_at_least,
 )
 
-CHAIN_ID = 31337
 BLOCKS = 120
 PER_BLOCK = 25
-
-
-@pytest.fixture(scope="module")
-def anvil(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningAnvil]:
-    running = start_anvil(tmp_path_factory.mktemp("anvil-restart"))
-    try:
-        yield running
-    finally:
-        running.stop()
-
-
-@pytest.fixture(scope="module")
-def build(tmp_path_factory: pytest.TempPathFactory, anvil: RunningAnvil) -> Build:
-    return emitter_build(tmp_path_factory.mktemp("build-info"))
 
 
 def _emit(emitter: Emitter) -> None:
@@ -65,19 +48,14 @@ async def _start(env: dict[str, str]) -> asyncio.subprocess.Process:
     )
 
 
-async def _more_than(settings: Settings, address: str, count: int) -> list[Published] | None:
-    found = await published(settings, address)
-    return found if len(found) > count else None
-
-
 async def test_kill_9_mid_backfill_neither_skips_nor_repeats_a_log(
     settings: Settings,
     settings_env: dict[str, str],
     publisher: EventPublisher,
     anvil: RunningAnvil,
-    build: Build,
+    emitter_build: Build,
 ) -> None:
-    emitter = Emitter(anvil, build)
+    emitter = Emitter(anvil, emitter_build)
     start = emitter.head()
     await asyncio.to_thread(_emit, emitter)
     total = BLOCKS * PER_BLOCK
@@ -98,7 +76,7 @@ async def test_kill_9_mid_backfill_neither_skips_nor_repeats_a_log(
             proc = await _start(env)
             try:
                 got = await eventually(
-                    lambda n=seen: _more_than(settings, emitter.address, n + PER_BLOCK),
+                    lambda n=seen: published_at_least(settings, emitter.address, n + PER_BLOCK + 1),
                     timeout=90,
                 )
             finally:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -33,7 +33,7 @@ from contracts import Build, Chain, DeploymentRecord, compile_contracts, deploy_
 from infra.kafka import EventPublisher
 from infra.mongo import mongo_client, open_database
 from infra.settings import Settings
-from infra.stack import RunningAnvil, start_anvil
+from infra.stack import RunningAnvil
 from readmodels import READ_MODELS, ReadModels
 from schemas import (
     ALERT_MATCHES,
@@ -50,15 +50,6 @@ from tests.integration._chain_listener import add_watch, listener_settings, list
 
 ABOVE = 0
 CROSSES_BELOW = 3
-
-
-@pytest.fixture(scope="module")
-def anvil(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningAnvil]:
-    running_anvil = start_anvil(tmp_path_factory.mktemp("anvil"))
-    try:
-        yield running_anvil
-    finally:
-        running_anvil.stop()
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ outcome is on ``ixo.chain.txs``."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -18,20 +18,11 @@ from redis.asyncio import Redis
 from contracts import JsonRpc, RedisTxStore, TransactionService, TxRequest, tx_id_for
 from infra.kafka import EventPublisher
 from infra.settings import Settings
-from infra.stack import RunningAnvil, start_anvil
+from infra.stack import RunningAnvil
 from schemas import CHAIN_TXS
 from tests._kafka import events_on, eventually
 
 SINK = "0x000000000000000000000000000000000000dEaD"
-
-
-@pytest.fixture(scope="module")
-def anvil(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningAnvil]:
-    running = start_anvil(tmp_path_factory.mktemp("anvil"))
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 async def rpc(anvil: RunningAnvil, method: str, *params: Any) -> Any:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,35 +28,12 @@ pytestmark = pytest.mark.usefixtures("anvil")
 
 
 @pytest.fixture(scope="module")
-def anvil(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningAnvil]:
-    running = start_anvil(tmp_path_factory.mktemp("anvil"))
-    try:
-        yield running
-    finally:
-        running.stop()
-
-
-@pytest.fixture(scope="module")
 def build(tmp_path_factory: pytest.TempPathFactory) -> Build:
     """The sources compiled once for the module (with the fixtures too, a second build in the
     same cache)."""
     cache = tmp_path_factory.mktemp("build-info")
     compile_contracts(cache, roots=FIXTURE_ROOTS)
     return compile_contracts(cache)
-
-
-@pytest.fixture
-def cli_env(anvil: RunningAnvil, build: Build, settings_env: dict[str, str]) -> dict[str, str]:
-    """`ixo` settings for one test: its own state dir and topic prefix on the session's Kafka,
-    the anvil, the deployer's key. The module's compile cache is shared (solc runs once)."""
-    shared = Path(settings_env["IXO_STATE_DIR"]) / "contracts" / "build-info"
-    shared.parent.mkdir(parents=True, exist_ok=True)
-    shared.symlink_to(build.build_info.parent, target_is_directory=True)
-    return {
-        **settings_env,
-        "IXO_ETH_RPC_URL": anvil.url,
-        "IXO_ETH_PRIVATE_KEY": anvil.account(0)[1].get_secret_value(),
-    }
 
 
 def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
