@@ -7,15 +7,10 @@ bootstrap address.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
-
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import KafkaError
-from faststream.kafka import KafkaBroker
 
 from cli._errors import CommandError
-from infra.kafka import Start, make_broker, read_records, start_offsets
+from infra.kafka import Start, connected_broker, read_records, start_offsets
 from infra.kafka import topic_partitions as _topic_partitions
 from infra.settings import Settings
 from schemas import UnknownTopic
@@ -42,18 +37,3 @@ async def topic_partitions(
         return await _topic_partitions(consumer, topic, settings)
     except UnknownTopic as exc:
         raise CommandError(str(exc)) from None
-
-
-@contextlib.asynccontextmanager
-async def connected_broker(settings: Settings, client_id: str) -> AsyncIterator[KafkaBroker]:
-    """A connected FastStream broker (for publishing), stopped on exit."""
-    broker = make_broker(settings, client_id=client_id)
-    try:
-        await broker.connect()
-    except KafkaError as exc:
-        await broker.stop()
-        raise unreachable(settings, exc) from None
-    try:
-        yield broker
-    finally:
-        await broker.stop()

@@ -20,6 +20,7 @@ from infra.kafka._consumer import (
 from infra.kafka._dlq import (
     REQUEUE_GROUP,
     RequeueResult,
+    connected_broker,
     dlq_overview,
     group_consumer,
     read_all,
@@ -80,6 +81,7 @@ __all__ = [
     "broker_security",
     "client_options",
     "client_security",
+    "connected_broker",
     "consumer_lag",
     "default_since",
     "describe_topics",

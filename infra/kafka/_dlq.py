@@ -76,7 +76,9 @@ async def group_consumer(settings: Settings, group: str) -> AsyncIterator[AIOKaf
 
 
 @contextlib.asynccontextmanager
-async def _connected_broker(settings: Settings, client_id: str) -> AsyncIterator[KafkaBroker]:
+async def connected_broker(settings: Settings, client_id: str) -> AsyncIterator[KafkaBroker]:
+    """A connected FastStream broker (for publishing), stopped on exit; Kafka unreachable is a
+    :class:`TransientError` naming the address."""
     broker = make_broker(settings, client_id=client_id)
     try:
         await broker.connect()
@@ -279,7 +281,7 @@ async def requeue(
             done = None if from_start else await consumer.committed(tp)
             starts[tp] = max(begins[tp], done or 0)
         broker_cm = (
-            _connected_broker(settings, "ixo-dlq-requeue")
+            connected_broker(settings, "ixo-dlq-requeue")
             if not dry_run
             else contextlib.nullcontext(None)
         )
