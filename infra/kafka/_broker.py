@@ -13,19 +13,13 @@ from infra.tracing import telemetry_middlewares
 MAX_BATCH_BYTES = 1024 * 1024
 
 
-def make_broker(
-    settings: Settings, *, client_id: str = "impressox", linger_ms: int | None = None
-) -> KafkaBroker:
+def make_broker(settings: Settings, *, client_id: str = "impressox") -> KafkaBroker:
     """A broker with an idempotent, acks=all producer that never creates topics by accident,
     secured as ``settings.kafka`` says (SASL, TLS).
 
     FastStream's per-message INFO logs cost most of a consumer's time (shared/notes), so they go
     to DEBUG; our consumer wiring logs what matters (dead letters, retries) itself. With
     ``IXO_OTEL_ENABLED`` every publish and consume is traced (``infra.tracing``).
-
-    ``linger_ms`` overrides ``IXO_KAFKA_LINGER_MS`` for a producer that queues a whole batch
-    before it awaits the acks (the rule engine's alerts): a linger there only adds latency,
-    since the records queued in one go already travel in one request (decision 0181).
     """
     return KafkaBroker(
         settings.kafka_servers,
@@ -33,7 +27,7 @@ def make_broker(
         security=broker_security(settings.kafka),
         enable_idempotence=True,
         acks="all",
-        linger_ms=settings.kafka_linger_ms if linger_ms is None else linger_ms,
+        linger_ms=settings.kafka_linger_ms,
         max_batch_size=MAX_BATCH_BYTES,
         allow_auto_create_topics=False,
         graceful_timeout=15.0,
