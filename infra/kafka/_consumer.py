@@ -169,6 +169,14 @@ async def _raw_records(msg: StreamMessage[Any]) -> Any:
     return msg.raw_message
 
 
+def _per_topic(items: Sequence[Any], one_topic: bool) -> Counter[str]:
+    """How many of ``items`` (records or deliveries) came from each topic; a consumer of one
+    topic counts without looking at every item."""
+    if one_topic:
+        return Counter({items[0].topic: len(items)}) if items else Counter()
+    return Counter(item.topic for item in items)
+
+
 def requeued_for(record: ConsumerRecord[Any, Any]) -> str | None:
     """The one group a requeued record is meant for (``ixo-requeued-for``); None for others."""
     for name, value in record.headers or ():
@@ -228,19 +236,20 @@ class EventConsumer:
 
     async def process(self, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
         good: list[Delivery] = []
-        by_offset: dict[tuple[str, int, int], ConsumerRecord[Any, Any]] = {}
+        kept: list[ConsumerRecord[Any, Any]] = []
+        """The records of ``good``, in the same order (to dead-letter one as it came)."""
         pending: list[asyncio.Future[Any]] = []
         skipped: Counter[str] = Counter()
-        seen: Counter[str] = Counter()
+        group_id = self._group
+        one_topic = len(self._routes) == 1
         for record in records:
-            seen[record.topic] += 1
-            if record.headers and self._group is not None:
+            if record.headers and group_id is not None:
                 target = requeued_for(record)
-                if target is not None and target != self._group:
+                if target is not None and target != group_id:
                     self.skipped += 1
                     skipped[record.topic] += 1
                     continue
-            topic, codec = self._route(record.topic)
+            topic, codec = (self.topic, self._codec) if one_topic else self._route(record.topic)
             try:
                 event = codec.decode(record.value or b"")
             except InvalidEvent as exc:
@@ -249,20 +258,24 @@ class EventConsumer:
             good.append(
                 Delivery(event, record.topic, record.partition, record.offset, record.timestamp)
             )
-            by_offset[record.topic, record.partition, record.offset] = record
+            kept.append(record)
         group = self._group_label
-        for name, count in seen.items():
+        for name, count in _per_topic(records, one_topic).items():
             metrics.BATCH_RECORDS.labels(group, name).observe(count)
         for name, count in skipped.items():
             metrics.SKIPPED.labels(group, name).inc(count)
         if good:
             failed = await self._handle(good)
-            done: Counter[str] = Counter(d.topic for d in good)
-            for delivery, failure in failed:
-                done[delivery.topic] -= 1
-                record = by_offset[delivery.topic, delivery.partition, delivery.offset]
-                topic, _ = self._route(record.topic)
-                pending.append(await self._dead_letter(topic, record, failure.kind, failure.error))
+            done = _per_topic(good, one_topic)
+            if failed:
+                record_of = {id(d): r for d, r in zip(good, kept, strict=True)}
+                for delivery, failure in failed:
+                    done[delivery.topic] -= 1
+                    record = record_of[id(delivery)]
+                    topic, _ = self._route(record.topic)
+                    pending.append(
+                        await self._dead_letter(topic, record, failure.kind, failure.error)
+                    )
             for name, count in done.items():
                 if count > 0:
                     metrics.RECORDS.labels(group, name).inc(count)
