@@ -16,6 +16,7 @@ BENCHMARKS = (
     "chain_txs",
     "trace",
     "redis_rebuild",
+    "replay",
     "pipeline",
     "latency",
 )

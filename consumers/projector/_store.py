@@ -25,6 +25,7 @@ from schemas import PermanentError, TransientError
 WATERMARKS = "projector_watermarks"
 NOT_IMPLEMENTED = 238
 NAMESPACE_EXISTS = 48
+DUPLICATE_KEY = 11000
 SWAP_ATTEMPTS = 5
 
 
@@ -112,6 +113,31 @@ class ProjectionStore:
             errors = exc.details.get("writeErrors", [])
             msg = f"projection write failed: {errors[0].get('errmsg') if errors else exc}"
             raise PermanentError(msg) from None
+        except PyMongoError as exc:
+            raise _map_error(exc) from None
+
+    async def insert(self, coll: AsyncCollection[dict[str, Any]], rows: Sequence[Row]) -> None:
+        """The same fold as :meth:`upsert` for rows whose keys are most likely absent (a replay
+        filling a fresh collection): one unordered insert of them all, then :meth:`upsert` for
+        the rows whose key was there already (a duplicate key).
+
+        On FerretDB 1.24 (SQLite) an insert is the one write that does not read the whole
+        collection: an update or a delete finds its document by ``_id`` without the ``_id``
+        index, and a filter with more than ``_id`` is evaluated on every document, so ``upsert``
+        costs O(collection) per row there (decision 0184).
+        """
+        if not rows:
+            return
+        docs = [{**{k: v for k, v in r.doc.items() if v is not None}, "_id": r.key} for r in rows]
+        try:
+            await coll.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            other = [e for e in errors if e.get("code") != DUPLICATE_KEY]
+            if other or not errors:
+                msg = f"projection write failed: {other[0].get('errmsg') if other else exc}"
+                raise PermanentError(msg) from None
+            await self.upsert(coll, [rows[e["index"]] for e in errors])
         except PyMongoError as exc:
             raise _map_error(exc) from None
 
