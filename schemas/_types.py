@@ -35,9 +35,10 @@ def _bounded(value: Decimal) -> Decimal:
         return Decimal(0)
     # str() holds every digit (and a sign, point or exponent): short means few enough digits,
     # found without building the digit tuple (7x dearer) for every price on the hot path.
-    if len(str(value)) > MAX_DECIMAL_DIGITS and (
-        digits := len(value.as_tuple().digits)
-    ) > MAX_DECIMAL_DIGITS:
+    if (
+        len(str(value)) > MAX_DECIMAL_DIGITS
+        and (digits := len(value.as_tuple().digits)) > MAX_DECIMAL_DIGITS
+    ):
         msg = f"has {digits} digits; at most {MAX_DECIMAL_DIGITS} are allowed"
         raise ValueError(msg)
     _check_magnitude(value)
@@ -70,26 +71,23 @@ def decimal_str(value: Decimal) -> str:
     return text or "0"
 
 
-def _decimal(*bounds: Any) -> Any:
-    """The decimal type with ``bounds`` (``Field(gt=0)``...). Every constraint pydantic-core
-    checks natively sits on the bare ``Decimal``, before the Python validators wrap it: placed
-    after them, pydantic applies it with a Python function per value instead."""
-    return Annotated[
-        Decimal,
-        Field(allow_inf_nan=False),
-        *bounds,
-        BeforeValidator(_no_float),
-        AfterValidator(_bounded),
-        PlainSerializer(decimal_str, return_type=str, when_used="json"),
-    ]
+# Every constraint pydantic-core checks natively (finite, gt, ge) sits on the bare ``Decimal``,
+# before the Python validators wrap it: placed after them, pydantic applies it with a Python
+# function per value instead (a tick has two decimals; the consume path decodes every one).
+_NO_FLOAT = BeforeValidator(_no_float)
+_BOUNDED = AfterValidator(_bounded)
+_AS_STRING = PlainSerializer(decimal_str, return_type=str, when_used="json")
 
-
-Dec = _decimal()
+Dec = Annotated[Decimal, Field(allow_inf_nan=False), _NO_FLOAT, _BOUNDED, _AS_STRING]
 """A decimal carried as a JSON string ("64123.5"); JSON numbers that are floats are refused, and
 so are decimals of more than 40 digits or beyond 1e±40 (their plain notation would be huge)."""
 
-PositiveDec = _decimal(Field(gt=0))
-NonNegativeDec = _decimal(Field(ge=0))
+PositiveDec = Annotated[
+    Decimal, Field(allow_inf_nan=False), Field(gt=0), _NO_FLOAT, _BOUNDED, _AS_STRING
+]
+NonNegativeDec = Annotated[
+    Decimal, Field(allow_inf_nan=False), Field(ge=0), _NO_FLOAT, _BOUNDED, _AS_STRING
+]
 
 Symbol = Annotated[str, Field(pattern=r"^[A-Z0-9]{2,20}$", examples=["BTCUSDT"])]
 """An exchange symbol: upper-case letters and digits, e.g. BTCUSDT."""
