@@ -12,6 +12,7 @@ from consumers.embedder import (
     SearchFilters,
 )
 from services._chain import (
+    MAX_BLOCK,
     MAX_CHAIN_LOGS,
     ChainLogService,
     ChainLogsQuery,
@@ -99,6 +100,7 @@ from services._subscriptions import (
 )
 
 __all__ = [
+    "MAX_BLOCK",
     "MAX_CHAIN_LOGS",
     "MAX_DLQ_RECORDS",
     "MAX_K",

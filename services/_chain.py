@@ -51,6 +51,9 @@ from services._commands import Commands, Publisher, Receipt, parse_input
 from services._rules import RuleDraft, RuleService
 
 MAX_CHAIN_LOGS: Final = 500
+MAX_BLOCK: Final = 2**63 - 1
+"""The highest block number a query may name: the read model stores block numbers as BSON
+64-bit integers (a larger one cannot even be sent to the database)."""
 REGISTRY: Final = "AlertRegistry"
 THRESHOLD_DECIMALS: Final = 8
 """``AlertRegistry.THRESHOLD_DECIMALS``: thresholds are integers of 1e-8."""
@@ -69,7 +72,7 @@ class ChainLogsQuery(BaseModel):
 
     address: str | None = Field(default=None, pattern=r"^0x[0-9a-fA-F]{40}$")
     event: str | None = Field(default=None, min_length=1, max_length=200)
-    since_block: int | None = Field(default=None, ge=0)
+    since_block: int | None = Field(default=None, ge=0, le=MAX_BLOCK)
     include_removed: bool = False
     limit: int = Field(default=100, ge=1, le=MAX_CHAIN_LOGS)
 

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from producers.gateway._deps import ServicesDep
 from producers.gateway._openapi import documented
 from schemas import InvalidEvent
-from services import MAX_CHAIN_LOGS, ChainLogService, chain_log_view
+from services import MAX_BLOCK, MAX_CHAIN_LOGS, ChainLogService, chain_log_view
 
 TAG = "chain"
 
@@ -70,7 +70,8 @@ def chain_router() -> APIRouter:
             ),
         ] = None,
         since_block: Annotated[
-            int | None, Query(ge=0, description="only logs in this block or later")
+            int | None,
+            Query(ge=0, le=MAX_BLOCK, description="only logs in this block or later"),
         ] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_CHAIN_LOGS)] = 100,
         include_removed: Annotated[
