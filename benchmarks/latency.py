@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -166,17 +167,40 @@ class Load:
         self.marks[key].setdefault(step, time.perf_counter())
 
 
-async def follow(
+@contextlib.asynccontextmanager
+async def following(
     settings: Settings,
     topic: str,
     *,
     partitions: int,
     cause_of: Callable[[Any], str],
     load: Load,
+) -> AsyncIterator[None]:
+    """Follow ``topic`` from its end (positioned before the block runs), stamping ``seen`` on
+    the tick each record answers, until the block ends."""
+    stop, ready = asyncio.Event(), asyncio.Event()
+    reader = asyncio.create_task(_follow(settings, topic, partitions, cause_of, load, stop, ready))
+    try:
+        await asyncio.wait(
+            {asyncio.ensure_future(ready.wait()), reader}, return_when=asyncio.FIRST_COMPLETED
+        )
+        if reader.done():
+            reader.result()  # it failed before it was positioned
+        yield
+    finally:
+        stop.set()
+        await reader
+
+
+async def _follow(  # noqa: PLR0917 - the context manager's parts
+    settings: Settings,
+    topic: str,
+    partitions: int,
+    cause_of: Callable[[Any], str],
+    load: Load,
     stop: asyncio.Event,
     ready: asyncio.Event,
 ) -> None:
-    """Follow ``topic`` from its end, stamping ``seen`` on the tick each record answers."""
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_servers, enable_auto_commit=False)
     await consumer.start()
     try:
@@ -212,46 +236,38 @@ async def load_ours(settings: Settings, rate: int, seconds: float) -> Load:
     """The market feed's side and a downstream reader: ticks published as the feed does
     (``EventPublisher``, stamped now), the alerts topic followed."""
     load, warm = Load(), Load()
-    stop, ready = asyncio.Event(), asyncio.Event()
     decode = codec_for(ALERT_MATCHES).decode
     producer = make_broker(settings, client_id="bench-latency-feed")
     await producer.start()
-    reader = asyncio.create_task(
-        follow(
+    publisher = EventPublisher(producer, settings)
+    walk = Walk(symbol_names(SYMBOLS), seed=6)
+
+    async def feed(into: Load, n: int, per_s: int, start: int) -> None:
+        pending: list[asyncio.Future[Any]] = []
+        ticks = walk.ticks(n, start=start)
+        async for i in paced(n, per_s):
+            data = ticks[i].event.data.model_copy(update={"ts": utc_now()})
+            event = CloudEvent.new(data, source="/benchmarks/latency")
+            into.stamp(event.id, "send")
+            future = await publisher.send(event)
+            future.add_done_callback(partial(_stamp_ack, into, event.id))
+            pending.append(future)
+        await asyncio.gather(*pending)
+
+    try:
+        async with following(
             settings,
             ALERT_MATCHES.full_name(settings.topic_prefix),
             partitions=ALERT_MATCHES.partitions,
             cause_of=lambda rec: decode(rec.value or b"").causationid or "",
             load=load,
-            stop=stop,
-            ready=ready,
-        )
-    )
-    try:
-        publisher = EventPublisher(producer, settings)
-        walk = Walk(symbol_names(SYMBOLS), seed=6)
-
-        async def feed(into: Load, n: int, per_s: int, start: int) -> None:
-            pending: list[asyncio.Future[Any]] = []
-            ticks = walk.ticks(n, start=start)
-            async for i in paced(n, per_s):
-                data = ticks[i].event.data.model_copy(update={"ts": utc_now()})
-                event = CloudEvent.new(data, source="/benchmarks/latency")
-                into.stamp(event.id, "send")
-                future = await publisher.send(event)
-                future.add_done_callback(partial(_stamp_ack, into, event.id))
-                pending.append(future)
-            await asyncio.gather(*pending)
-
-        # every rule whose condition holds fires now (the walk then goes on from there)
-        await feed(warm, 5000, rate * 5, 0)
-        await asyncio.sleep(3)
-        await ready.wait()
-        await feed(load, int(rate * seconds), rate, 5000)
-        await asyncio.sleep(2)
+        ):
+            # every rule whose condition holds fires now (the walk then goes on from there)
+            await feed(warm, 5000, rate * 5, 0)
+            await asyncio.sleep(3)
+            await feed(load, int(rate * seconds), rate, 5000)
+            await asyncio.sleep(2)
     finally:
-        stop.set()
-        await reader
         await producer.stop()
     return load
 
@@ -260,38 +276,30 @@ async def load_raw(settings: Settings, rate: int, seconds: float) -> Load:
     """The baseline's side: the same tick bytes published with raw aiokafka (key = a counter),
     the relay's output followed."""
     load = Load()
-    stop, ready = asyncio.Event(), asyncio.Event()
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.kafka_servers, linger_ms=settings.kafka_linger_ms
     )
     await producer.start()
-    reader = asyncio.create_task(
-        follow(
+    try:
+        async with following(
             settings,
             f"{settings.topic_prefix}raw.alerts",
             partitions=3,
             cause_of=lambda rec: (rec.key or b"").decode(),
             load=load,
-            stop=stop,
-            ready=ready,
-        )
-    )
-    try:
-        await ready.wait()
-        ticks = Walk(symbol_names(SYMBOLS), seed=6).ticks(int(rate * seconds), start=10_000)
-        topic = f"{settings.topic_prefix}raw.ticks"
-        pending: list[asyncio.Future[Any]] = []
-        async for i in paced(len(ticks), rate):
-            key = str(i)
-            load.stamp(key, "send")
-            future = await producer.send(topic, value=encode(ticks[i].event), key=key.encode())
-            future.add_done_callback(partial(_stamp_ack, load, key))
-            pending.append(future)
-        await asyncio.gather(*pending)
-        await asyncio.sleep(2)
+        ):
+            ticks = Walk(symbol_names(SYMBOLS), seed=6).ticks(int(rate * seconds), start=10_000)
+            topic = f"{settings.topic_prefix}raw.ticks"
+            pending: list[asyncio.Future[Any]] = []
+            async for i in paced(len(ticks), rate):
+                key = str(i)
+                load.stamp(key, "send")
+                future = await producer.send(topic, value=encode(ticks[i].event), key=key.encode())
+                future.add_done_callback(partial(_stamp_ack, load, key))
+                pending.append(future)
+            await asyncio.gather(*pending)
+            await asyncio.sleep(2)
     finally:
-        stop.set()
-        await reader
         await producer.stop()
     return load
 
