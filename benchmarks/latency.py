@@ -457,6 +457,7 @@ async def main(args: argparse.Namespace) -> None:
         run = load_ours if args.load == "ours" else load_raw
         load = await run(settings, args.rate, args.seconds)
         sys.stdout.write(json.dumps(load.marks))  # to the benchmark's process
+        print(f"load process ({args.load}): {time.process_time():.1f} s of CPU", file=sys.stderr)
         return
     with bench_settings("latency") as settings:
         redis = Redis.from_url(settings.redis_url)

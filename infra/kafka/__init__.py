@@ -42,7 +42,12 @@ from infra.kafka._lag import (
     resolve_group,
 )
 from infra.kafka._logs import KafkaLog
-from infra.kafka._publisher import CLOUDEVENTS_CONTENT_TYPE, EventPublisher, record_headers
+from infra.kafka._publisher import (
+    CLOUDEVENTS_CONTENT_TYPE,
+    EventPublisher,
+    OutRecord,
+    record_headers,
+)
 from infra.kafka._records import (
     RawRecord,
     Start,
@@ -70,6 +75,7 @@ __all__ = [
     "KafkaLog",
     "KafkaTickHistory",
     "LagRow",
+    "OutRecord",
     "RawRecord",
     "RequeueResult",
     "RetryPolicy",

@@ -390,19 +390,49 @@ BATCH_TIMEOUT_MS = 100
 """How long a subscriber's poll waits for records before it polls again."""
 
 
+CATCH_UP_MS = 5
+"""How long a poll waits for the fetch it starts after taking records that were already
+buffered (the broker answers at once when it has records; this bounds the wait when not)."""
+BUSY_S = 0.002
+READY_S = 0.001
+
+
 def _poll_without_blind_wait(subscriber: Any, max_records: int) -> None:
-    """Replace the batch subscriber's poll: FastStream's sleeps ``batch_timeout_ms`` after every
-    empty ``getmany`` (a guard against spinning while the consumer has no partitions), so a
-    record arriving during that sleep waited for it on top of the poll's own wait: at a low
-    rate, most records did (decision 0182). This poll sleeps only with no partitions."""
+    """Replace the batch subscriber's poll with one that hands the handler what the broker has
+    now, not what it had when the previous batch started.
+
+    - FastStream's poll sleeps ``batch_timeout_ms`` after every empty ``getmany`` (a guard
+      against spinning while the consumer has no partitions), so a record arriving during that
+      sleep waited for it on top of the poll's own wait: at a low rate, most records did
+      (decision 0182). This poll sleeps only with no partitions.
+    - aiokafka fetches again as soon as the buffered records are taken, and a fetch returns as
+      soon as the broker has one record: while the handler works on a batch, the buffer holds
+      the few records that came first, and everything arriving after them waits at the broker
+      for the next poll, so most records waited for two handler runs. When the handler was busy
+      (``BUSY_S``) and the poll found records already buffered (it returned within
+      ``READY_S``), this poll takes them and waits up to ``CATCH_UP_MS`` for the fetch that
+      taking them started, and hands both in one batch (decision 0186).
+    """
+    last_return = [0.0]
 
     async def get_msg(consumer: Any) -> tuple[ConsumerRecord[Any, Any], ...]:
+        started = time.perf_counter()
         found = await consumer.getmany(timeout_ms=BATCH_TIMEOUT_MS, max_records=max_records)
-        if found:
-            return tuple(chain.from_iterable(found.values()))
-        if not consumer.assignment():
+        records = list(chain.from_iterable(found.values()))
+        if (
+            records
+            and len(records) < max_records
+            and started - last_return[0] > BUSY_S
+            and time.perf_counter() - started < READY_S
+        ):
+            more = await consumer.getmany(
+                timeout_ms=CATCH_UP_MS, max_records=max_records - len(records)
+            )
+            records.extend(chain.from_iterable(more.values()))
+        last_return[0] = time.perf_counter()
+        if not records and not consumer.assignment():
             await asyncio.sleep(BATCH_TIMEOUT_MS / 1000)
-        return ()
+        return tuple(records)
 
     subscriber.get_msg = get_msg
 

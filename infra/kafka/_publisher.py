@@ -5,10 +5,11 @@ never be published) — on queueing and on the broker's acknowledgement alike.""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.structs import RecordMetadata
 from faststream.kafka import KafkaBroker
 
@@ -24,7 +25,10 @@ from schemas import (
     envelope_headers,
 )
 
-__all__ = ["CLOUDEVENTS_CONTENT_TYPE", "EventPublisher", "record_headers"]
+__all__ = ["CLOUDEVENTS_CONTENT_TYPE", "EventPublisher", "OutRecord", "record_headers"]
+
+OutRecord = tuple[bytes | None, bytes, Mapping[str, str]]
+"""An encoded record to publish: key, value, headers."""
 
 
 def record_headers(event: AnyEvent) -> dict[str, str]:
@@ -127,6 +131,54 @@ class EventPublisher:
         except Exception as exc:
             raise publish_error(exc, topic) from exc
         return _mapped(future, topic)
+
+    async def send_now(
+        self, topic: str, records: Sequence[OutRecord]
+    ) -> list[asyncio.Future[RecordMetadata]]:
+        """Queue a whole batch of encoded records and hand it to the broker at once, without
+        the producer's linger: for a caller that has all its records and waits for their acks
+        (the rule engine's alerts). ``send_raw`` leaves each partition's batch open for the
+        linger (``IXO_KAFKA_LINGER_MS``) in case more records come; here none will.
+
+        The records of a partition go in closed batches (the partition the producer's default
+        partitioner picks for the key, as ``send_raw`` would), so each is ready when submitted;
+        the futures resolve per batch. A record larger than the broker takes fails its batch's
+        future with a PermanentError (the broker's refusal). Off the direct path (not connected,
+        tracing on), every record goes through ``send_raw``.
+        """
+        client = _client_of(self._broker) if self._direct else None
+        if client is None:
+            return [await self.send_raw(topic, v, key=k, headers=h) for k, v, h in records]
+        try:
+            partitions = sorted(await client.partitions_for(topic))
+        except Exception as exc:
+            raise publish_error(exc, topic) from exc
+        pick = DefaultPartitioner()
+        open_batches: dict[int, Any] = {}
+        futures: list[asyncio.Future[RecordMetadata]] = []
+
+        async def submit(partition: int) -> None:
+            batch = open_batches.pop(partition)
+            batch.close()
+            try:
+                future = await client.send_batch(batch, topic, partition=partition)
+            except Exception as exc:
+                raise publish_error(exc, topic) from exc
+            futures.append(_mapped(future, topic))
+
+        for key, value, headers in records:
+            partition = pick(key, partitions, partitions)
+            raw = [(name, text.encode()) for name, text in headers.items()]
+            batch = open_batches.get(partition)
+            if batch is None:
+                batch = open_batches[partition] = client.create_batch()
+            if batch.append(timestamp=None, key=key, value=value, headers=raw) is None:
+                await submit(partition)  # full: send it; a batch takes its first record always
+                batch = open_batches[partition] = client.create_batch()
+                batch.append(timestamp=None, key=key, value=value, headers=raw)
+        for partition in list(open_batches):
+            await submit(partition)
+        return futures
 
     async def publish_many(self, events: Iterable[AnyEvent]) -> list[RecordMetadata]:
         """Publish many events with all of them in flight, then wait for every ack."""
