@@ -47,7 +47,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from redis.asyncio import Redis
 
-from benchmarks._stack import bench_settings, result_line, wait_assigned
+from benchmarks._stack import bench_settings, result_line, settle_redis, wait_assigned
 from benchmarks.rules import SYMBOLS, Walk, load_rules, make_rules, symbol_names
 from consumers.rule_engine import RedisRuleStore, RuleEngine
 from consumers.rule_engine.app import KafkaAlertSink, build_app, key_prefix, state_epoch
@@ -344,6 +344,7 @@ async def ours(settings: Settings, redis: Redis, rate: int, seconds: float, rule
     await state_epoch(settings, redis).ensure(
         lambda: load_rules(store, make_rules(rules, symbol_names(SYMBOLS), seed=5))
     )
+    await settle_redis(redis)
     app = build_app(settings)
     clock = Clock()
     await app.start()
@@ -374,6 +375,12 @@ async def ours(settings: Settings, redis: Redis, rate: int, seconds: float, rule
             print(f"{name:<22}{pct(spans, 0.5):9.1f}{pct(spans, 0.99):9.1f}")
     total = [s["seen"] - s["send"] for s in alerted]
     p99 = pct(total, 0.99)
+    slowest = sorted(alerted, key=lambda s: s["seen"] - s["send"])[-max(1, len(alerted) // 100) :]
+    means = [(name, [s[b] - s[a] for s in slowest if a in s and b in s]) for name, a, b in HOPS]
+    print(
+        "slowest 1%, mean ms per hop: "
+        + ", ".join(f"{name} {statistics.fmean(v) * 1000:.1f}" for name, v in means if v)
+    )
     print(
         f"{'end to end':<22}{pct(total, 0.5):9.1f}{p99:9.1f}"
         f"   (mean {statistics.fmean(total) * 1000:.1f} ms; aim p99 <= 50 ms: "
