@@ -70,7 +70,7 @@ up: install web
 ## per worker at once; faster, see decision 0178); the default is one process
 TEST_WORKERS ?= 0
 test: install lint web browser
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --durations=25
 
 lint: install
 	$(BIN)/ruff check .

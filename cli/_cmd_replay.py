@@ -160,6 +160,9 @@ def replay(
         raise UsageError(msg)
     when = parse_since(since) if since is not None else None
     settings = load_settings()
+    from infra.runtime import tune_gc
+
+    tune_gc()  # decoding a topic's events: ~1.5x with the services' collector settings
     with out.progress_bar(f"replay {projection}") as bar:
         task = bar.task_ids[0]
 

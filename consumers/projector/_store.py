@@ -142,6 +142,8 @@ class ProjectionStore:
             raise _map_error(exc) from None
 
     async def advance(self, collection: str, topic: str, offsets: dict[int, int]) -> None:
+        if not offsets:  # an empty topic: nothing read, nothing to record
+            return
         ops = [
             UpdateOne(
                 {"_id": f"{collection}|{topic}|{p}"},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -24,6 +25,7 @@ from infra.mongo import mongo_client, open_database
 from infra.settings import Settings
 from readmodels import READ_MODELS
 from schemas import MARKET_TICKS, CloudEvent, MarketTickV1, codec_for
+from tests._cli import aixo
 from tests._kafka import eventually, group_caught_up, read_topic, rewind, wait_assigned
 
 T0 = datetime(2026, 11, 24, tzinfo=UTC)
@@ -202,3 +204,17 @@ async def test_replay_rebuilds_the_read_model_exactly_while_the_live_projector_r
         narrow = await replay(store, PricesProjection(), consumer, topic, window=1)
     assert narrow.records == 400
     assert comparable(await prices(db)) == comparable(expected)
+
+
+async def test_ixo_replay_of_an_empty_topic_builds_an_empty_read_model(
+    settings: Settings, settings_env: dict[str, str], topics: None
+) -> None:
+    """Nothing retained yet (a new deployment): the replay reads nothing and still swaps in
+    an empty collection, with a table of zeros, not a traceback."""
+    done = await aixo(settings_env, "replay", "prices", "--from-beginning", "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["projection"] == "prices"
+    assert result["records"] == 0
+    assert result["invalid"] == 0
+    assert result["swapped"] is True
