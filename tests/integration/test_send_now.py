@@ -40,11 +40,11 @@ async def test_a_batch_is_acknowledged_without_waiting_out_the_linger(
         futures = await publisher.send_now(topic, records)
         await asyncio.gather(*futures)
         took = time.perf_counter() - started
-        # And for comparison, where send_raw puts each key.
-        placed = {
-            key: (await (await publisher.send_raw(topic, b"probe", key=key, headers={}))).partition
-            for key in set(keys)
-        }
+        # And for comparison, where send_raw puts each key (all in flight: one linger).
+        distinct = sorted(set(keys))
+        probes = [await publisher.send_raw(topic, b"probe", key=k, headers={}) for k in distinct]
+        acked = await asyncio.gather(*probes)
+        placed = {key: meta.partition for key, meta in zip(distinct, acked, strict=True)}
     finally:
         await broker.stop()
     assert took < LINGER_MS / 1000 / 2, f"the batch waited {took:.2f} s: the linger is 3 s"
