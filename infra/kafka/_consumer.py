@@ -425,10 +425,14 @@ def _poll_without_blind_wait(subscriber: Any, max_records: int) -> None:
             and started - last_return[0] > BUSY_S
             and time.perf_counter() - started < READY_S
         ):
-            more = await consumer.getmany(
-                timeout_ms=CATCH_UP_MS, max_records=max_records - len(records)
-            )
-            records.extend(chain.from_iterable(more.values()))
+            try:
+                more = await consumer.getmany(
+                    timeout_ms=CATCH_UP_MS, max_records=max_records - len(records)
+                )
+            except Exception:  # the records in hand are handled first; the next poll says it
+                log.debug("catch-up poll failed; handling the records in hand", exc_info=True)
+            else:
+                records.extend(chain.from_iterable(more.values()))
         last_return[0] = time.perf_counter()
         if not records and not consumer.assignment():
             await asyncio.sleep(BATCH_TIMEOUT_MS / 1000)
