@@ -180,6 +180,10 @@ class Notifier:
         self._sink = sink
         self._parking = parking
         self._resuming: set[asyncio.Task[None]] = set()
+        self._parked_stop = asyncio.Event()
+        """Set by :meth:`stop_resuming`: :meth:`run_parked` ends at its next turn. A
+        cancellation alone is not enough: a library call inside it may swallow one (seen: the
+        loop went on sleeping and polling after its task was cancelled, and shutdown hung)."""
         self._source = source
         self.token = token or uuid.uuid4().hex
         self._clock = clock
@@ -407,17 +411,24 @@ class Notifier:
             await self._parking.unpark(job.key)
 
     async def run_parked(self) -> None:
-        """Resume parked jobs as they fall due, until cancelled."""
-        while True:
+        """Resume parked jobs as they fall due, until :meth:`stop_resuming` (or cancelled)."""
+        self._parked_stop.clear()
+        while not self._parked_stop.is_set():
             try:
                 started = await self.resume_due()
             except TransientError as exc:
                 log.warning("cannot read parked deliveries", extra={"error": str(exc)})
                 started = 0
             if not started:
-                await asyncio.sleep(self.config.park_poll_s)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._parked_stop.wait(), self.config.park_poll_s)
+
+    def stop_parked(self) -> None:
+        """Make :meth:`run_parked` return at its next turn (shutdown)."""
+        self._parked_stop.set()
 
     async def stop_resuming(self) -> None:
+        self.stop_parked()
         tasks = list(self._resuming)
         for task in tasks:
             task.cancel()

@@ -287,6 +287,7 @@ def build_app(settings: Settings | None = None, config: NotifierConfig | None = 
 
     @app.on_shutdown
     async def _stop_resuming() -> None:
+        notifier.stop_parked()
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)

@@ -368,8 +368,9 @@ async def test_a_parked_retry_survives_its_process_and_is_sent_once(
         try:
             found = await outcome_count(notify_settings, 1)
         finally:
-            resumer.cancel()
+            # Shutdown ends the loop without a cancellation (one can be swallowed inside it).
             await second.stop_resuming()
+            await asyncio.wait_for(resumer, 10)
         await first.on_alerts([alert])  # a late redelivery changes nothing
     finally:
         await bot.close()
